@@ -1,0 +1,61 @@
+package deliver
+
+import (
+	"context"
+	"time"
+)
+
+// Attempt is the outcome of one HTTP attempt for one event. A batched
+// request yields one Attempt per event in it.
+type Attempt struct {
+	Event *Event
+	// Number counts attempts of this event, from 1.
+	Number int
+	// Status is the HTTP status, 0 when no response was received.
+	Status int
+	// ResponseBody is the start of the response body, capped.
+	ResponseBody string
+	Duration     time.Duration
+	// Error describes a failure ("" on success): transport error, timeout,
+	// refused by network policy, non-2xx status.
+	Error string
+	At    time.Time
+}
+
+// Success reports whether the attempt got a 2xx response.
+func (a Attempt) Success() bool { return a.Status >= 200 && a.Status < 300 }
+
+// Recorder receives the outcome of every attempt: the delivery log,
+// counters and auto-disable live behind it. Record must not block for long
+// (implementations batch); it is called from delivery goroutines.
+type Recorder interface {
+	Record(a Attempt)
+}
+
+// RecorderFunc adapts a function to Recorder.
+type RecorderFunc func(Attempt)
+
+// Record calls f(a).
+func (f RecorderFunc) Record(a Attempt) { f(a) }
+
+// Parked is an event handed to the durable retry queue.
+type Parked struct {
+	Event *Event
+	// Attempts already made (0 when parked without trying, e.g. because
+	// its endpoint's queue was full or its row has earlier events parked).
+	Attempts int
+	// LastError is the last attempt's error, if any.
+	LastError string
+	// NextAttempt is when the queue should try it next.
+	NextAttempt time.Time
+}
+
+// RetryQueue durably parks events that could not be delivered at once. Once
+// Park returns nil the events are durable and count as settled.
+type RetryQueue interface {
+	Park(ctx context.Context, events []Parked) error
+	// HasParked reports whether the subscription has a parked event for
+	// the row (orderKey) that was not delivered yet; later events of that
+	// row must park behind it to keep per-row order.
+	HasParked(subscriptionID int64, orderKey string) bool
+}
