@@ -55,8 +55,8 @@ type Defaults struct {
 
 // Delivery configures the HTTP side.
 type Delivery struct {
-	MaxBatchSize int      // default 50: ceiling for a subscriber's batch_size
-	Concurrency  int      // default 64: requests in flight, all endpoints together
+	MaxBatchSize  int      // default 50: ceiling for a subscriber's batch_size
+	Concurrency   int      // default 64: requests in flight, all endpoints together
 	AllowNetworks []string // CIDRs allowed although loopback/private/link-local
 	// PerEndpointConcurrency bounds requests in flight to one endpoint
 	// (default 16).
@@ -174,8 +174,8 @@ type Subscriber struct {
 	// Delivery.MaxBatchSize).
 	BatchSize int
 	// Unordered opts out of per-row ordering for throughput.
-	Unordered bool
-	IsActive  bool // default true
+	Unordered     bool
+	IsActive      bool // default true
 	Subscriptions []Subscription
 	Line          int
 }
