@@ -26,6 +26,7 @@ type Config struct {
 	Cache       Cache
 	Disabled    bool
 	Admin       Admin
+	Log         Log
 	Tables      []Table
 	Events      []Event
 	Subscribers []Subscriber
@@ -80,6 +81,15 @@ type Cache struct {
 type Admin struct {
 	Listen string // default 127.0.0.1:8089
 	Token  string
+}
+
+// Log configures walhook's own logs (zerolog).
+type Log struct {
+	Level  string // "debug", "info" (default), "warn" or "error"
+	Format string // "json" (default) or "console"
+	// Components overrides Level per component: "cdc", "router",
+	// "deliver", "store" or "admin".
+	Components map[string]string
 }
 
 // Table declares a table's projection (the serializer equivalent).
@@ -184,6 +194,9 @@ type Subscriber struct {
 type Subscription struct {
 	Event          string
 	CustomEndpoint string
-	IsActive       bool // default true
-	Line           int
+	// URL is where this subscription's requests go: the subscriber's
+	// TargetURL, or CustomEndpoint joined to it (see JoinEndpoint).
+	URL      string
+	IsActive bool // default true
+	Line     int
 }
