@@ -20,10 +20,22 @@ type Attempt struct {
 	// refused by network policy, non-2xx status.
 	Error string
 	At    time.Time
+	// RetryAfter is the delay the receiver asked for with a Retry-After
+	// header (seconds or an HTTP date), 0 when it sent none.
+	RetryAfter time.Duration
+	// Permanent marks a failure that retrying cannot fix until the
+	// configuration changes: refused by the network policy, a malformed
+	// URL or secret. Such events are recorded as failed and settled, not
+	// retried.
+	Permanent bool
 }
 
 // Success reports whether the attempt got a 2xx response.
 func (a Attempt) Success() bool { return a.Status >= 200 && a.Status < 300 }
+
+// Gone reports whether the receiver answered 410 Gone: it asks not to be
+// sent this subscription's events again (callers auto-disable on it).
+func (a Attempt) Gone() bool { return a.Status == 410 }
 
 // Recorder receives the outcome of every attempt: the delivery log,
 // counters and auto-disable live behind it. Record must not block for long

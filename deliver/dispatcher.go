@@ -1,0 +1,335 @@
+package deliver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+// ErrStopped is returned by Submit once Run has returned or is draining.
+var ErrStopped = errors.New("deliver: dispatcher stopped")
+
+// Options configure a Dispatcher. Zero values take the defaults.
+type Options struct {
+	// Client sends the requests; when nil one is built from
+	// AllowNetworks, MaxResponseBytes, PerEndpoint, Concurrency and
+	// Version.
+	Client *Client
+	// Concurrency bounds requests in flight, all endpoints together
+	// (default 64).
+	Concurrency int
+	// PerEndpoint bounds requests in flight to one endpoint URL; it is
+	// also the number of ordered lanes per endpoint (default 16).
+	PerEndpoint int
+	// QueueSize bounds the events waiting in memory per endpoint (default
+	// 1024).
+	QueueSize int
+	// MaxPending bounds the events held in memory overall, waiting or in
+	// flight (default 65536); Submit blocks when it is reached.
+	MaxPending int
+	// MaxWait bounds how long an event may wait in memory before it is
+	// parked in RetryQueue (default 5s). Unused without RetryQueue.
+	MaxWait time.Duration
+	// DrainTimeout bounds how long Run lets in-flight attempts finish
+	// after its context is canceled (default 10s).
+	DrainTimeout time.Duration
+	// MaxResponseBytes, AllowNetworks, UseEnvProxy and Version build the
+	// Client when Client is nil (see ClientOptions).
+	MaxResponseBytes int
+	AllowNetworks    []string
+	UseEnvProxy      bool
+	Version          string
+	// Recorder receives every attempt (may be nil).
+	Recorder Recorder
+	// RetryQueue parks events durably (may be nil: then failed attempts
+	// are retried in memory and Submit blocks on a full endpoint queue).
+	RetryQueue RetryQueue
+	// Logger is the parent logger; the dispatcher logs with
+	// component=deliver.
+	Logger zerolog.Logger
+	// Registerer receives the dispatcher's collectors (may be nil).
+	Registerer prometheus.Registerer
+}
+
+func (o Options) withDefaults() Options {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&o.Concurrency, 64)
+	def(&o.PerEndpoint, 16)
+	def(&o.QueueSize, 1024)
+	def(&o.MaxPending, 65536)
+	if o.MaxWait <= 0 {
+		o.MaxWait = 5 * time.Second
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 10 * time.Second
+	}
+	return o
+}
+
+// Dispatcher delivers submitted events: per-endpoint ordered lanes, a
+// global concurrency bound, retries in memory or parking in the durable
+// RetryQueue, and every attempt recorded. See the package documentation
+// for the settle contract. Its goroutines run only inside Run.
+type Dispatcher struct {
+	o       Options
+	client  *Client
+	rec     Recorder
+	rq      RetryQueue
+	log     zerolog.Logger
+	m       *metrics
+	sem     chan struct{} // requests in flight
+	pending chan struct{} // events in memory
+	queued  atomic.Int64
+
+	started chan struct{} // closed when Run starts
+	stop    chan struct{} // closed when Run's context ends
+	reqCtx  context.Context
+	cancel  context.CancelFunc
+
+	endpoints sync.Map   // URL → *endpoint
+	mu        sync.Mutex // guards closed and wg.Add
+	closed    bool
+	wg        sync.WaitGroup
+	runOnce   atomic.Bool
+}
+
+// NewDispatcher checks o and builds a Dispatcher; it starts nothing. It
+// fails on a bad AllowNetworks entry or when the metrics cannot be
+// registered.
+func NewDispatcher(o Options) (*Dispatcher, error) {
+	o = o.withDefaults()
+	client := o.Client
+	if client == nil {
+		var err error
+		client, err = NewClient(ClientOptions{
+			AllowNetworks:    o.AllowNetworks,
+			MaxResponseBytes: o.MaxResponseBytes,
+			MaxConnsPerHost:  o.PerEndpoint,
+			MaxIdleConns:     o.Concurrency,
+			UseEnvProxy:      o.UseEnvProxy,
+			Version:          o.Version,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("new dispatcher: %w", err)
+		}
+	}
+	d := &Dispatcher{
+		o:       o,
+		client:  client,
+		rec:     o.Recorder,
+		rq:      o.RetryQueue,
+		log:     o.Logger.With().Str("component", "deliver").Logger(),
+		sem:     make(chan struct{}, o.Concurrency),
+		pending: make(chan struct{}, o.MaxPending),
+		started: make(chan struct{}),
+		stop:    make(chan struct{}),
+	}
+	if d.rec == nil {
+		d.rec = RecorderFunc(func(Attempt) {})
+	}
+	d.m = newMetrics(func() float64 { return float64(d.queued.Load()) })
+	if err := d.m.register(o.Registerer); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Run delivers events until ctx ends, then stops taking events, lets
+// in-flight attempts (and the parking of their failures) finish within
+// DrainTimeout, cancels what is left and returns nil. Events still queued
+// when it returns are not settled: they will be redelivered after a
+// restart. Run may be called once; a second call returns an error.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	if !d.runOnce.CompareAndSwap(false, true) {
+		return errors.New("run dispatcher: already running or ran")
+	}
+	d.reqCtx, d.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	defer d.cancel()
+	close(d.started)
+	d.log.Info().Int("concurrency", d.o.Concurrency).Int("per_endpoint", d.o.PerEndpoint).
+		Bool("retry_queue", d.rq != nil).Msg("dispatcher started")
+	d.sweep(ctx)
+	d.drain()
+	return nil
+}
+
+// sweep parks events that waited longer than MaxWait until ctx ends.
+func (d *Dispatcher) sweep(ctx context.Context) {
+	if d.rq == nil {
+		<-ctx.Done()
+		return
+	}
+	t := time.NewTicker(max(d.o.MaxWait/4, 5*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			for _, ep := range d.endpointList() {
+				ep.expire(now)
+			}
+		}
+	}
+}
+
+// drain stops new work and waits for the goroutines, cancelling requests
+// after DrainTimeout.
+func (d *Dispatcher) drain() {
+	d.mu.Lock()
+	d.closed = true
+	close(d.stop)
+	d.mu.Unlock()
+	done := make(chan struct{})
+	go func() { d.wg.Wait(); close(done) }()
+	t := time.NewTimer(d.o.DrainTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		d.log.Warn().Dur("drain_timeout", d.o.DrainTimeout).Msg("drain timed out, cancelling requests in flight")
+		d.cancel()
+		<-done
+	}
+	d.log.Info().Int64("unsettled_queued", d.queued.Load()).Msg("dispatcher stopped")
+}
+
+// Submit hands ev to the dispatcher; ev.Settle is called once it is
+// settled. It waits for Run to start. Without RetryQueue it blocks while
+// the endpoint's queue is full; with one it parks ev instead (the Park
+// happens in the caller's goroutine) and blocks only on MaxPending. It
+// returns ctx's error if ctx ends while it waits, ErrStopped when the
+// dispatcher stopped, or the Park error; on any error ev was not taken
+// and will not be settled.
+func (d *Dispatcher) Submit(ctx context.Context, ev *Event) error {
+	if ev == nil || ev.Endpoint == nil {
+		return errors.New("submit event: no event or no endpoint")
+	}
+	select {
+	case <-d.started:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case d.pending <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-d.stop:
+		return ErrStopped
+	}
+	err := d.enqueue(ctx, ev)
+	if err != nil {
+		<-d.pending
+	}
+	return err
+}
+
+// enqueue puts ev on its endpoint's lane, or parks it when the queue is
+// full and there is a RetryQueue.
+func (d *Dispatcher) enqueue(ctx context.Context, ev *Event) error {
+	ep := d.endpointFor(ev.Endpoint.URL)
+	if d.rq == nil {
+		select {
+		case ep.room <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-d.stop:
+			return ErrStopped
+		}
+	} else {
+		select {
+		case ep.room <- struct{}{}:
+		default:
+			return d.parkFull(ctx, ep, ev)
+		}
+	}
+	d.queued.Add(1)
+	ep.laneFor(ev).push(item{ev: ev, at: time.Now()})
+	return nil
+}
+
+// parkFull parks ev because its endpoint's queue is full. When earlier
+// events of its row are still in memory, its first retry waits until they
+// are delivered or parked (MaxWait plus the endpoint's Timeout), so the
+// retry queue sees them first.
+func (d *Dispatcher) parkFull(ctx context.Context, ep *endpoint, ev *Event) error {
+	next := time.Now()
+	if ordered(ev) && ep.laneFor(ev).holds(keyOf(ev)) {
+		timeout := ev.Endpoint.Timeout
+		if timeout <= 0 {
+			timeout = DefaultTimeout
+		}
+		next = next.Add(d.o.MaxWait + timeout)
+	}
+	err := d.rq.Park(ctx, []Parked{{Event: ev, NextAttempt: next}})
+	if err != nil {
+		return fmt.Errorf("park event %s (endpoint queue full): %w", ev.ID, err)
+	}
+	d.m.parked[reasonQueueFull].Inc()
+	d.settle(ev, settledParked)
+	return nil
+}
+
+// endpointFor returns the endpoint state for url, creating it.
+func (d *Dispatcher) endpointFor(url string) *endpoint {
+	if ep, ok := d.endpoints.Load(url); ok {
+		return ep.(*endpoint)
+	}
+	ep, _ := d.endpoints.LoadOrStore(url, newEndpoint(d, d.o.PerEndpoint, d.o.QueueSize))
+	return ep.(*endpoint)
+}
+
+// endpointList snapshots the endpoints.
+func (d *Dispatcher) endpointList() []*endpoint {
+	var out []*endpoint
+	d.endpoints.Range(func(_, ep any) bool {
+		out = append(out, ep.(*endpoint))
+		return true
+	})
+	return out
+}
+
+// spawn runs f in a goroutine Run waits for; false once Run is draining.
+func (d *Dispatcher) spawn(f func()) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return false
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// stopping reports whether Run's context ended.
+func (d *Dispatcher) stopping() bool {
+	select {
+	case <-d.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// settle calls ev.Settle and releases its MaxPending slot. Every path
+// that settles goes through here, once per event.
+func (d *Dispatcher) settle(ev *Event, how string) {
+	<-d.pending
+	d.m.settled[how].Inc()
+	if ev.Settle != nil {
+		ev.Settle()
+	}
+}

@@ -1,0 +1,64 @@
+// Package deliver turns events into signed HTTP POSTs: Standard Webhooks
+// signatures, one shared keep-alive client, an outbound network policy,
+// per-endpoint ordered lanes and concurrency limits, error classification,
+// retries with exponential backoff, and parking in a durable retry queue.
+//
+// # At-least-once
+//
+// An event handed to Dispatcher.Submit is settled exactly once: its
+// Settle func is called once, and only when one of these is true:
+//
+//   - it was delivered: the receiver answered 2xx;
+//   - it was durably parked: RetryQueue.Park returned nil for it (a Park
+//     error is logged and Park retried with backoff; an event is never
+//     settled unparked);
+//   - it failed for good and was logged: its retries are exhausted
+//     (Endpoint.MaxRetries) or the failure is Permanent (refused by the
+//     network policy, malformed URL or secret). Every attempt went to the
+//     Recorder, the failure to the log.
+//
+// Nothing else settles an event. When the dispatcher stops (Run's context
+// ends) events still queued, waiting for a retry in memory, or whose Park
+// was cut short by the drain timeout stay unsettled: the caller does not
+// confirm their WAL position, so they are delivered again after a restart.
+// Receivers therefore see each event at least once and de-duplicate on
+// webhook-id (stable, derived from the WAL position); a batch carries each
+// event's id in its payload.
+//
+// # Two modes
+//
+// Without a RetryQueue, failed attempts are retried in memory on the
+// event's lane (delays from RetryInterval, or Retry-After when longer) and
+// Submit blocks while the endpoint's queue is full: a slow endpoint then
+// holds back its caller.
+//
+// With a RetryQueue (invariant 3: one bad endpoint never holds the WAL
+// hostage), an event is parked when an attempt fails, when its endpoint's
+// queue is full at Submit, when it waited in memory longer than MaxWait,
+// or when its row already has a parked event (RetryQueue.HasParked), so a
+// row's later events wait behind it. Submit then never blocks on a slow
+// endpoint, only on the global MaxPending bound, and the time an event
+// spends in memory is bounded by about MaxWait plus the endpoint's Timeout.
+//
+// # Order
+//
+// Per endpoint URL there are PerEndpoint lanes; each sends one request at a
+// time, so they also bound the endpoint's concurrency. Events of one row
+// (Endpoint.SubscriptionID and Event.OrderKey) share a lane and are sent
+// in submission order, unless the Endpoint is Unordered or OrderKey is
+// empty. Within one process, a row's events reach RetryQueue.Park in
+// submission order, with one exception: an event parked at Submit because
+// the queue was full may be parked before earlier events of its row still
+// in memory; its NextAttempt is then pushed back by MaxWait plus the
+// endpoint's Timeout, by when those earlier events are delivered or
+// parked. The retry queue must deliver a row's parked events in WAL order
+// (event id), one at a time.
+//
+// # Network policy
+//
+// Connections are checked at dial time against the resolved address:
+// loopback, private, link-local, CGNAT, unspecified, multicast and cloud
+// metadata addresses are refused unless delivery.allow_networks allows
+// them (metadata addresses only when listed one by one). Redirects are
+// never followed, and response bodies are read up to MaxResponseBytes.
+package deliver
