@@ -33,6 +33,8 @@ type Relation struct {
 	// ReplicaIdentity is 'd' (default: primary key), 'n' (nothing), 'f'
 	// (full) or 'i' (index).
 	ReplicaIdentity byte
+
+	dec []valueDecoder // per column, chosen once when the Relation arrives
 }
 
 // QualifiedName returns "schema.name".
