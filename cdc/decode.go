@@ -34,15 +34,18 @@ func (d *decoder) decode(ctx context.Context, data []byte) (any, error) {
 	case 'B':
 		out = d.begin(r)
 	case 'C':
-		out, err = d.commit(r)
+		var c *Commit
+		if c, err = d.commit(r); c != nil {
+			out = c
+		}
 	case 'R':
 		err = d.relation(ctx, r)
 	case 'I', 'U', 'D':
-		out, err = d.rowChange(data[0], r)
+		out, err = change(d.rowChange(data[0], r))
 	case 'T':
-		out, err = d.truncate(r)
+		out, err = change(d.truncate(r))
 	case 'M':
-		out, err = d.message(r)
+		out, err = change(d.message(r))
 	case 'Y', 'O':
 		// Type and Origin messages: types are resolved through pg_type,
 		// origins are not used.
@@ -56,6 +59,14 @@ func (d *decoder) decode(ctx context.Context, data []byte) (any, error) {
 		return nil, fmt.Errorf("decode pgoutput message %q: %w", data[0], err)
 	}
 	return out, nil
+}
+
+// change returns c as an any that is nil when c is.
+func change(c *Change, err error) (any, error) {
+	if c == nil {
+		return nil, err
+	}
+	return c, err
 }
 
 func (d *decoder) begin(r *reader) *Begin {

@@ -2,6 +2,8 @@ package cdc
 
 import (
 	"context"
+	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -112,7 +114,7 @@ func (r *recorder) waitTxns(t testing.TB, n int) []*txn {
 func setup(t testing.TB, dsn string, tables []string, ddl ...string) LSN {
 	t.Helper()
 	pgtest.Exec(t, dsn, ddl...)
-	start, err := Prepare(context.Background(), dsn, SetupOptions{Slot: "walhook", Publication: "walhook", Tables: tables})
+	start, err := Prepare(context.Background(), dsn, SetupOptions{Slot: slotFor(t, dsn), Publication: "walhook", Tables: tables})
 	if err != nil {
 		t.Fatalf("Prepare: %v", err)
 	}
@@ -124,7 +126,7 @@ func setup(t testing.TB, dsn string, tables []string, ddl ...string) LSN {
 func run(t testing.TB, o StreamOptions, h Handler) (stop func()) {
 	t.Helper()
 	if o.Slot == "" {
-		o.Slot, o.Publication = "walhook", "walhook"
+		o.Slot, o.Publication = slotFor(t, o.DSN), "walhook"
 	}
 	o.Logger = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -176,4 +178,15 @@ func mustExec(t testing.TB, c execer, sql string, args ...any) {
 	if _, err := c.Exec(context.Background(), sql, args...); err != nil {
 		t.Fatalf("exec %q: %v", sql, err)
 	}
+}
+
+// slotFor names the test database's slot after the database: slots are
+// shared by the whole server.
+func slotFor(t testing.TB, dsn string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimPrefix(u.Path, "/")
 }

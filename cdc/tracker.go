@@ -17,7 +17,7 @@ import (
 // Wait may be called from any goroutine.
 type Tracker struct {
 	mu      sync.Mutex
-	queue   []*Txn // opened, not yet settled, in stream order
+	queue   []*Txn        // opened, not yet settled, in stream order
 	settled LSN           // never decreases
 	changed chan struct{} // closed and replaced when something may have settled
 }
