@@ -114,8 +114,25 @@ func yamlError(file string, data []byte, err error) *Error {
 		e.Line = lineOf(data, "*"+m[1])
 		msg = "alias *" + m[1] + " refers to no anchor; define &" + m[1] + " before using it"
 	}
+	if tabIndented(data, e.Line) {
+		msg += "; indent with spaces, not tabs"
+	}
 	e.Msg = "malformed YAML: " + msg
 	return e
+}
+
+// tabIndented reports whether the 1-based line of data is indented with a
+// tab.
+func tabIndented(data []byte, line int) bool {
+	if line < 1 {
+		return false
+	}
+	lines := bytes.SplitN(data, []byte("\n"), line+1)
+	if len(lines) < line {
+		return false
+	}
+	l := lines[line-1]
+	return len(l) > len(bytes.TrimLeft(l, " \t")) && bytes.IndexByte(l[:len(l)-len(bytes.TrimLeft(l, " \t"))], '\t') >= 0
 }
 
 // lineOf returns the 1-based line of the first occurrence of s in data, or

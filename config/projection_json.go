@@ -12,21 +12,24 @@ import (
 // so it can be stored as JSONB and read back with ParseProjectionJSON: a
 // JSON array of names when every field keeps a column under its own name,
 // else an object in field order whose values are a column name,
-// {"const": value} or a nested object. A nil projection is null.
+// {"const": value} or a nested object (nested ones are always objects). A
+// nil projection is null.
 func (p *Projection) MarshalJSON() ([]byte, error) {
 	var b bytes.Buffer
-	if err := p.writeJSON(&b); err != nil {
+	if err := p.writeJSON(&b, true); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil
 }
 
-func (p *Projection) writeJSON(b *bytes.Buffer) error {
+// writeJSON writes p; only the top level may be written as a list, since
+// a list inside an object is refused.
+func (p *Projection) writeJSON(b *bytes.Buffer, top bool) error {
 	if p == nil {
 		b.WriteString("null")
 		return nil
 	}
-	list := p.isList()
+	list := top && p.isList()
 	b.WriteByte("{["[btoi(list)])
 	for i, f := range p.Fields {
 		if i > 0 {
@@ -48,7 +51,7 @@ func (p *Projection) writeJSON(b *bytes.Buffer) error {
 func (f *Field) writeJSON(b *bytes.Buffer) error {
 	switch {
 	case f.Nested != nil:
-		return f.Nested.writeJSON(b)
+		return f.Nested.writeJSON(b, false)
 	case f.HasConst:
 		v, err := json.Marshal(f.Const)
 		if err != nil {
