@@ -153,7 +153,25 @@ type Event struct {
 	Line  int
 }
 
-// Condition compares a column's new or old value with a constant.
+// Condition compares a column's new or old value with a constant. In YAML
+// (see docs/configuration.md):
+//
+//	where:
+//	  status: paid                  // {Column: status, Op: eq, Value: "paid"}
+//	  plan: {ne: free}              // {Op: ne}
+//	  state: {changed_to: shipped}  // {Op: changed_to}
+//	  kind: {changed_from: trial}   // {Op: changed_from}
+//	  tier: {was: gold}             // {Old: true, Op: eq}
+//	  owner: {was_not: null}        // {Old: true, Op: ne, Value: nil}
+//	  deleted_at: {is_null: true}   // {Op: is_null}; {is_null: false} is not_null
+//	  email: {not_null: true}       // {Op: not_null}
+//
+// Semantics, with "value" the new row's value (or the old row's when Old
+// is set; for deleted events the deleted row is the new row):
+// eq/ne compare value with Value; is_null/not_null test value for NULL;
+// changed_to holds when old != Value and new == Value; changed_from when
+// old == Value and new != Value (both only on updated events, Old unused).
+// Value is a scalar: string, int, float64, bool or nil.
 type Condition struct {
 	Column string
 	// Old selects the old value instead of the new one.

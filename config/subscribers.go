@@ -109,6 +109,8 @@ func (d *decoder) secrets(n *yaml.Node, key string, many bool) []string {
 	}
 	rn := d.resolve(n)
 	for i, s := range list {
+		s = strings.TrimSpace(s) // a secret read from a file often ends in a newline
+		list[i] = s
 		if err := CheckSecret(s); err != nil {
 			at, k := rn, key
 			if many {
@@ -141,6 +143,9 @@ func (d *decoder) headers(n *yaml.Node, key string) map[string]string {
 			delete(h, k.Value)
 		case contains(reservedHeaders, strings.ToLower(k.Value)):
 			d.errorf(k, join(key, k.Value), "header %s is set by walhook; remove it", k.Value)
+			delete(h, k.Value)
+		case strings.ContainsAny(h[k.Value], "\r\n\x00"):
+			d.errorf(rn.Content[i+1], join(key, k.Value), "header value contains a line break or NUL; write it on one line")
 			delete(h, k.Value)
 		}
 	}
