@@ -180,7 +180,9 @@ func fullOptions() admin.Options {
 			return admin.TestResult{SubscriberID: id, URL: "https://crm.example.com/hooks", Success: true, ResponseStatus: 200, DurationMS: 5}, nil
 		}},
 		Logs: &fakeLogs{
-			ListFunc: func(_ context.Context, f admin.LogFilter) ([]admin.LogEntry, error) { return []admin.LogEntry{fixtureLog()}, nil },
+			ListFunc: func(_ context.Context, f admin.LogFilter) ([]admin.LogEntry, error) {
+				return []admin.LogEntry{fixtureLog()}, nil
+			},
 			GetFunc: func(_ context.Context, id int64) (admin.LogEntry, error) {
 				if id != 42 {
 					return admin.LogEntry{}, admin.NotFound("log entry %d does not exist", id)
@@ -190,7 +192,9 @@ func fullOptions() admin.Options {
 			StatsFunc: func(_ context.Context, days int) (admin.LogStats, error) {
 				return admin.LogStats{Days: days, Total: 120, Successful: 107, Failed: 13, SuccessRate: 89.2}, nil
 			},
-			ErrorsFunc: func(context.Context, int) ([]admin.LogEntry, error) { return []admin.LogEntry{fixtureLog(), fixtureLog()}, nil },
+			ErrorsFunc: func(context.Context, int) ([]admin.LogEntry, error) {
+				return []admin.LogEntry{fixtureLog(), fixtureLog()}, nil
+			},
 		},
 		Cache: &fakeCache{
 			StatsFunc: func(context.Context) (admin.CacheStats, error) {
@@ -202,11 +206,15 @@ func fullOptions() admin.Options {
 		Control: &fakeControl{
 			PauseFunc:  func(context.Context, string) error { return nil },
 			ResumeFunc: func(context.Context) error { return nil },
-			StateFunc:  func(context.Context) (admin.PauseState, error) { return admin.PauseState{Paused: true, Mode: "hold", Since: t0}, nil },
+			StateFunc: func(context.Context) (admin.PauseState, error) {
+				return admin.PauseState{Paused: true, Mode: "hold", Since: t0}, nil
+			},
 		},
 		Sender: &fakeSender{SendFunc: func(context.Context, string, any, string, json.RawMessage) (int, error) { return 2, nil }},
 		Retries: &fakeRetries{
-			DepthFunc:     func(context.Context) (map[string]int64, error) { return map[string]int64{"pending": 3, "failed": 1}, nil },
+			DepthFunc: func(context.Context) (map[string]int64, error) {
+				return map[string]int64{"pending": 3, "failed": 1}, nil
+			},
 			RedeliverFunc: func(context.Context, admin.Redelivery) (int, error) { return 1, nil },
 		},
 		Lag:    &fakeLag{LagFunc: func(context.Context) (int64, error) { return 4096, nil }},
