@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/config"
+	"github.com/walhook/walhook/deliver"
+	"github.com/walhook/walhook/router"
+	"github.com/walhook/walhook/store"
+)
+
+// drainTimeout bounds how long shutdown waits for in-flight deliveries.
+const drainTimeout = 10 * time.Second
+
+// pipeline is a running walhook: every part and the state they share.
+type pipeline struct {
+	cfg     *config.Config
+	lg      *logging
+	reg     *prometheus.Registry
+	db      *store.DB
+	tracker *cdc.Tracker
+	disp    *deliver.Dispatcher
+	router  *router.Router
+	stream  *cdc.Stream
+	leader  func()
+	leading chan struct{} // closed once this process holds the slot
+}
+
+// runPipeline runs walhook on cfg until ctx ends, then shuts down in order:
+// stop reading the WAL, drain deliveries, report the final settled
+// position, flush the delivery log, close the state database.
+func runPipeline(ctx context.Context, cfg *config.Config, lg *logging) error {
+	p := &pipeline{cfg: cfg, lg: lg, reg: prometheus.NewRegistry(), leading: make(chan struct{})}
+	p.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := p.prepareState(ctx); err != nil {
+		return err
+	}
+	defer p.db.Close()
+	return p.run(ctx)
+}
+
+// prepareState checks the source database, opens walhook's schema,
+// migrates it and syncs the YAML subscribers into it.
+func (p *pipeline) prepareState(ctx context.Context) error {
+	if _, err := preflight(ctx, p.cfg); err != nil {
+		return err
+	}
+	db, err := store.Open(ctx, p.cfg.State.DSN, p.cfg.State.Schema, store.Options{
+		Logger:   p.lg.For("store"),
+		CacheTTL: p.cfg.Cache.TTL,
+		Tables:   p.cfg.Tables,
+	})
+	if err != nil {
+		return fmt.Errorf("open state database: %w", err)
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return fmt.Errorf("migrate state schema %q: %w", p.cfg.State.Schema, err)
+	}
+	if err := db.SyncConfig(ctx, p.cfg); err != nil {
+		db.Close()
+		return fmt.Errorf("sync subscribers from %s: %w", p.cfg.File, err)
+	}
+	p.db = db
+	return nil
+}
+
+// run starts the parts that every process runs (recorder, retry worker,
+// cleanup, admin) and, once this process holds the leader lock, the
+// replication side.
+func (p *pipeline) run(ctx context.Context) error {
+	log := p.lg.For("walhook")
+	disp, err := deliver.NewDispatcher(deliver.Options{
+		Concurrency:      p.cfg.Delivery.Concurrency,
+		PerEndpoint:      p.cfg.Delivery.PerEndpointConcurrency,
+		MaxResponseBytes: p.cfg.Delivery.MaxResponseBytes,
+		AllowNetworks:    p.cfg.Delivery.AllowNetworks,
+		DrainTimeout:     drainTimeout,
+		Recorder:         p.db,
+		RetryQueue:       p.db,
+		Logger:           p.lg.For("deliver"),
+		Registerer:       p.reg,
+		Version:          version,
+	})
+	if err != nil {
+		return usageError{fmt.Errorf("delivery settings: %w", err)}
+	}
+	p.disp = disp
+
+	// Background parts stop after the stream and the dispatcher, so that
+	// the delivery log records the last attempts.
+	bgCtx, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	bg, bgCtx := errgroup.WithContext(bgCtx)
+	bg.Go(func() error { return p.db.RunRecorder(bgCtx) })
+
+	fg, fgCtx := errgroup.WithContext(ctx)
+	dispCtx, stopDisp := context.WithCancel(context.WithoutCancel(fgCtx))
+	defer stopDisp()
+	fg.Go(func() error { return disp.Run(dispCtx) })
+	fg.Go(func() error {
+		defer stopDisp()
+		return p.lead(fgCtx, log)
+	})
+	err = fg.Wait()
+	stopBG()
+	if bgErr := bg.Wait(); err == nil && bgErr != nil && !errors.Is(bgErr, context.Canceled) {
+		err = bgErr
+	}
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// lead prepares the slot and streams from it until ctx ends.
+func (p *pipeline) lead(ctx context.Context, log zerolog.Logger) error {
+	tables := p.publishedTables()
+	start, err := cdc.Prepare(ctx, p.cfg.Source.DSN, cdc.SetupOptions{
+		Slot:        p.cfg.Source.Slot,
+		Publication: p.cfg.Source.Publication,
+		Tables:      tables,
+	})
+	if err != nil {
+		return fmt.Errorf("prepare replication: %w", err)
+	}
+	p.tracker = cdc.NewTracker(start)
+	rt, err := router.New(router.Options{
+		Source:     p.db,
+		Submitter:  p.disp,
+		Tracker:    router.TrackerOf(p.tracker),
+		Recorder:   p.db,
+		Events:     p.cfg.Events,
+		Tables:     tables,
+		Schema:     p.cfg.State.Schema,
+		Disabled:   p.cfg.Disabled,
+		Logger:     p.lg.For("router"),
+		Registerer: p.reg,
+	})
+	if err != nil {
+		return fmt.Errorf("build router: %w", err)
+	}
+	p.router = rt
+	p.stream = cdc.NewStream(cdc.StreamOptions{
+		DSN:         p.cfg.Source.DSN,
+		Slot:        p.cfg.Source.Slot,
+		Publication: p.cfg.Source.Publication,
+		Start:       start,
+		Logger:      p.lg.For("cdc"),
+		Settled:     p.tracker.Settled,
+		Registerer:  p.reg,
+	})
+	log.Info().Str("slot", p.cfg.Source.Slot).Stringer("start_lsn", start).Strs("tables", tables).Msg("streaming")
+	return p.stream.Run(ctx, rt)
+}
+
+// publishedTables is every table walhook reads: the configured ones, the
+// subscribers' and events' tables, and walhook's own steering tables.
+func (p *pipeline) publishedTables() []string {
+	set := map[string]bool{}
+	for _, t := range p.cfg.Tables {
+		set[t.Name] = true
+	}
+	for _, s := range p.cfg.Subscribers {
+		set[s.Table] = true
+	}
+	for _, e := range p.cfg.Events {
+		set[e.Table] = true
+	}
+	for _, t := range p.db.PublishedTables() {
+		set[t] = true
+	}
+	out := make([]string, 0, len(set))
+	for t := range set {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
