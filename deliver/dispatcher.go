@@ -209,8 +209,9 @@ func (d *Dispatcher) drain() {
 // the endpoint's queue is full; with one it parks ev instead (the Park
 // happens in the caller's goroutine) and blocks only on MaxPending. It
 // returns ctx's error if ctx ends while it waits, ErrStopped when the
-// dispatcher stopped, or the Park error; on any error ev was not taken
-// and will not be settled.
+// dispatcher stopped, or, when ctx ended while a failing Park was being
+// retried, the last Park error; on any error ev was not taken and will not
+// be settled.
 func (d *Dispatcher) Submit(ctx context.Context, ev *Event) error {
 	if ev == nil || ev.Endpoint == nil {
 		return errors.New("submit event: no event or no endpoint")
@@ -271,7 +272,7 @@ func (d *Dispatcher) parkFull(ctx context.Context, ep *endpoint, ev *Event) erro
 		}
 		next = next.Add(d.o.MaxWait + timeout)
 	}
-	err := d.rq.Park(ctx, []Parked{{Event: ev, NextAttempt: next}})
+	err := d.park(ctx, []Parked{{Event: ev, NextAttempt: next}})
 	if err != nil {
 		return fmt.Errorf("park event %s (endpoint queue full): %w", ev.ID, err)
 	}

@@ -1,8 +1,13 @@
 package deliver
 
 import (
+	"context"
 	"time"
 )
+
+// parkRetryDelay is the first delay before Park is called again after an
+// error.
+const parkRetryDelay = 100 * time.Millisecond
 
 // parkItems parks items in the RetryQueue, in order, in one call, and
 // settles them once it succeeded. A Park error is logged and retried with
@@ -21,7 +26,7 @@ func (d *Dispatcher) parkItems(items []item, reason string, retryAfter time.Dura
 		}
 		ps[i] = Parked{Event: it.ev, Attempts: it.attempts, LastError: it.lastErr, NextAttempt: next}
 	}
-	if !d.park(ps) {
+	if d.park(d.reqCtx, ps) != nil {
 		return false
 	}
 	if reason != "" {
@@ -33,25 +38,26 @@ func (d *Dispatcher) parkItems(items []item, reason string, retryAfter time.Dura
 	return true
 }
 
-// park calls RetryQueue.Park until it succeeds or Run cancels requests.
-func (d *Dispatcher) park(ps []Parked) bool {
-	b := newBackOff(100 * time.Millisecond)
+// park calls RetryQueue.Park until it succeeds or ctx ends; then it
+// returns the last Park error.
+func (d *Dispatcher) park(ctx context.Context, ps []Parked) error {
+	b := newBackOff(parkRetryDelay)
 	b.MaxInterval = 10 * time.Second
 	for {
-		err := d.rq.Park(d.reqCtx, ps)
+		err := d.rq.Park(ctx, ps)
 		if err == nil {
-			return true
+			return nil
 		}
-		if d.reqCtx.Err() != nil {
-			d.log.Error().Err(err).Int("events", len(ps)).Msg("park events abandoned at shutdown, they stay unsettled")
-			return false
+		if ctx.Err() != nil {
+			d.log.Error().Err(err).Int("events", len(ps)).Msg("park events abandoned, they stay unsettled")
+			return err
 		}
 		wait := b.NextBackOff()
 		d.log.Error().Err(err).Int("events", len(ps)).Dur("retry_in", wait).Msg("park events, will retry")
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
-		case <-d.reqCtx.Done():
+		case <-ctx.Done():
 			t.Stop()
 		}
 	}
