@@ -27,6 +27,8 @@ type decoder struct {
 	// keys holds the key node of every known key decoded, by dotted path,
 	// so that checks spanning the file can point at a line.
 	keys map[string]*yaml.Node
+	// errKeys holds the keys problems were recorded for.
+	errKeys map[string]bool
 }
 
 // at returns the node of the key at path, or of its nearest decoded
@@ -52,16 +54,15 @@ func (d *decoder) errorf(n *yaml.Node, key, format string, args ...any) {
 		e.Line, e.Column = n.Line, n.Column
 	}
 	d.errs = append(d.errs, e)
+	if d.errKeys == nil {
+		d.errKeys = map[string]bool{}
+	}
+	d.errKeys[key] = true
 }
 
 // hasErr reports whether a problem was already recorded for key.
 func (d *decoder) hasErr(key string) bool {
-	for _, e := range d.errs {
-		if e.Key == key {
-			return true
-		}
-	}
-	return false
+	return d.errKeys[key]
 }
 
 // resolve follows aliases and charges the node against the budget. It

@@ -183,6 +183,11 @@ func TestParseRefusesBadConfig(t *testing.T) {
 			want: "walhook.yaml:8: subscribers[0].subscriptions[0].event: event paid is declared for public.orders, not public.users; declare it under events: with table: public.users",
 		},
 		{
+			name: "subscription written as a bare event",
+			src:  sub("    subscriptions:\n      - created\n"),
+			want: `walhook.yaml:6: subscribers[0].subscriptions[0]: want a mapping, got "created"; write - event: created`,
+		},
+		{
 			name: "event subscribed twice",
 			src:  sub("    subscriptions:\n      - event: created\n      - event: created\n"),
 			want: "walhook.yaml:7: subscribers[0].subscriptions[1].event: event created is already subscribed at line 6; keep one (use another subscriber for a second endpoint)",

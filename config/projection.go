@@ -61,6 +61,7 @@ func (d *decoder) projectionList(n *yaml.Node, key string) *Projection {
 // projectionMap decodes {key: column, key: {const: v}, key: {nested}}.
 func (d *decoder) projectionMap(n *yaml.Node, key string, depth int) *Projection {
 	p := &Projection{}
+	errs := len(d.errs)
 	d.pairs(n, key, func(k, v *yaml.Node) {
 		fkey := join(key, k.Value)
 		if strings.TrimSpace(k.Value) == "" {
@@ -71,7 +72,7 @@ func (d *decoder) projectionMap(n *yaml.Node, key string, depth int) *Projection
 			p.Fields = append(p.Fields, f)
 		}
 	})
-	if len(p.Fields) == 0 && !d.hasErrUnder(key) {
+	if len(p.Fields) == 0 && len(d.errs) == errs {
 		d.errorf(n, key, "fields is empty; name at least one column, or remove fields to send every column")
 		return nil
 	}
@@ -132,14 +133,4 @@ func (d *decoder) columnName(n *yaml.Node, key string) (string, bool) {
 		return "", false
 	}
 	return s, true
-}
-
-// hasErrUnder reports whether a problem was recorded for key or below it.
-func (d *decoder) hasErrUnder(key string) bool {
-	for _, e := range d.errs {
-		if e.Key == key || strings.HasPrefix(e.Key, key+".") || strings.HasPrefix(e.Key, key+"[") {
-			return true
-		}
-	}
-	return false
 }

@@ -179,6 +179,10 @@ func (d *decoder) subscriptions(n *yaml.Node, path string) []Subscription {
 		if rn == nil {
 			continue
 		}
+		if rn.Kind == yaml.ScalarNode && !isNull(rn) {
+			d.errorf(rn, key, "want a mapping, got %s; write - event: %s", describe(rn), rn.Value)
+			continue
+		}
 		s := Subscription{Line: rn.Line, IsActive: true}
 		present := d.fields(rn, key, handlers{
 			"event":           func(v *yaml.Node, k string) { d.str(v, k, &s.Event) },

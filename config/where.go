@@ -21,7 +21,11 @@ var whereOps = []string{"eq", "ne", "changed_to", "changed_from", "was", "was_no
 //
 // A column may carry several operators; all conditions must hold.
 func (d *decoder) where(n *yaml.Node, key string) []Condition {
+	if rn := d.resolve(n); rn == nil || isNull(rn) {
+		return nil
+	}
 	var out []Condition
+	errs := len(d.errs)
 	ok := d.pairs(n, key, func(k, v *yaml.Node) {
 		ckey := join(key, k.Value)
 		if k.Value == "" {
@@ -43,7 +47,7 @@ func (d *decoder) where(n *yaml.Node, key string) []Condition {
 			}
 		}
 	})
-	if ok && len(out) == 0 && !d.hasErrUnder(key) {
+	if ok && len(out) == 0 && len(d.errs) == errs {
 		d.errorf(d.resolve(n), key, "is empty; write conditions like {status: {changed_to: paid}}, or remove where")
 	}
 	return out
@@ -51,7 +55,7 @@ func (d *decoder) where(n *yaml.Node, key string) []Condition {
 
 // whereOps decodes {op: value, …} for one column, appending to out.
 func (d *decoder) whereOps(n *yaml.Node, key, column string, out []Condition) []Condition {
-	before := len(out)
+	before, errs := len(out), len(d.errs)
 	d.pairs(n, key, func(k, v *yaml.Node) {
 		okey := join(key, k.Value)
 		if !contains(whereOps, k.Value) {
@@ -62,7 +66,7 @@ func (d *decoder) whereOps(n *yaml.Node, key, column string, out []Condition) []
 			out = append(out, c)
 		}
 	})
-	if len(out) == before && !d.hasErrUnder(key) {
+	if len(out) == before && len(d.errs) == errs {
 		d.errorf(n, key, "no condition; write one like {changed_to: paid}")
 	}
 	return out
