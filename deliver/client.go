@@ -58,6 +58,7 @@ type Client struct {
 	maxBody   int64
 	userAgent string
 	timeout   time.Duration
+	keys      keyCache
 }
 
 // NewClient builds a Client. It fails only on a bad AllowNetworks entry.
@@ -172,7 +173,7 @@ func (c *Client) request(ctx context.Context, events []*Event, now time.Time) (*
 		body = batchBody(id, events)
 	}
 	ts := now.Unix()
-	sig, err := c.signature(ep, id, ts, body)
+	sig, err := c.keys.signature(ep.Secrets, id, ts, body)
 	if err != nil {
 		return nil, err
 	}
@@ -185,22 +186,6 @@ func (c *Client) request(ctx context.Context, events []*Event, now time.Time) (*
 	}
 	c.setHeaders(req.Header, ep, id, ts, sig)
 	return req, nil
-}
-
-// signature signs with the endpoint's secrets.
-func (c *Client) signature(ep *Endpoint, id string, ts int64, body []byte) (string, error) {
-	if len(ep.Secrets) == 0 {
-		return "", nil
-	}
-	keys := make([][]byte, len(ep.Secrets))
-	for i, s := range ep.Secrets {
-		k, err := ParseSecret(s)
-		if err != nil {
-			return "", fmt.Errorf("sign with secret %d: %w", i+1, err)
-		}
-		keys[i] = k
-	}
-	return signKeys(keys, id, ts, body), nil
 }
 
 // setHeaders sets the subscriber's headers first, then the ones it may

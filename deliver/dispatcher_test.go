@@ -475,3 +475,50 @@ func TestDispatcherMetrics(t *testing.T) {
 		t.Error("registering twice on one registry succeeded, want an error")
 	}
 }
+
+func TestDispatcherMaxWaitKeepsRowOrderBehindInFlight(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var inflight atomic.Int64
+	srv, _ := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		inflight.Add(1)
+		<-release
+		w.WriteHeader(503)
+	})
+	var parked parkLog
+	d, _ := runDispatcher(t, Options{PerEndpoint: 1, MaxWait: 20 * time.Millisecond, RetryQueue: parked.queue()})
+	ep := &Endpoint{URL: srv.URL, SubscriptionID: 1, MaxRetries: 3}
+	settled := newSettleLog()
+	submit(t, d, settled.track(eventTo(ep, "a", "k")))
+	waitFor(t, "a in flight", func() bool { return inflight.Load() == 1 })
+	submit(t, d, settled.track(eventTo(ep, "b", "k")))
+	submit(t, d, settled.track(eventTo(ep, "c", "j")))
+	waitFor(t, "c parked after MaxWait", func() bool { return settled.times("c") == 1 })
+	if settled.times("b") != 0 {
+		t.Fatal("b was parked while an earlier event of its row was in flight")
+	}
+	close(release)
+	waitFor(t, "all settled", func() bool { return settled.total.Load() == 3 })
+	var order []string
+	for _, p := range parked.snapshot() {
+		order = append(order, p.Event.ID)
+	}
+	if fmt.Sprint(order) != "[c a b]" {
+		t.Fatalf("parked in order %v, want [c a b]", order)
+	}
+}
+
+func TestDispatcherParkHonoursRetryAfter(t *testing.T) {
+	t.Parallel()
+	h, _ := failFirst(1, "600")
+	srv, _ := newServer(t, h)
+	var parked parkLog
+	d, _ := runDispatcher(t, Options{RetryQueue: parked.queue()})
+	settled := newSettleLog()
+	submit(t, d, settled.track(eventTo(&Endpoint{URL: srv.URL, MaxRetries: 3, RetryDelay: time.Second}, "evt_1", "")))
+	waitFor(t, "settled", func() bool { return settled.total.Load() == 1 })
+	ps := parked.snapshot()
+	if len(ps) != 1 || ps[0].Attempts != 1 || ps[0].NextAttempt.Before(time.Now().Add(590*time.Second)) {
+		t.Fatalf("parked %+v, want one event due in about 600s (Retry-After)", ps)
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"hash"
 	"net/http"
 	"strconv"
 	"strings"
@@ -112,13 +111,8 @@ func signKeys(keys [][]byte, id string, ts int64, body []byte) string {
 
 // mac computes HMAC-SHA256(key, "id.ts.body"), appending the sum to dst.
 func mac(key []byte, id string, ts int64, body []byte, dst []byte) []byte {
-	var h hash.Hash = hmac.New(sha256.New, key)
-	var num [24]byte
-	h.Write([]byte(id))
-	h.Write([]byte{'.'})
-	h.Write(strconv.AppendInt(num[:0], ts, 10))
-	h.Write([]byte{'.'})
-	h.Write(body)
+	h := hmac.New(sha256.New, key)
+	writeSigned(h, id, ts, body)
 	return h.Sum(dst)
 }
 
