@@ -22,6 +22,16 @@ func newHandler(t *testing.T, o admin.Options) http.Handler {
 	return s.Handler()
 }
 
+// newBenchServer is newHandler for benchmarks.
+func newBenchServer(b *testing.B, o admin.Options) http.Handler {
+	b.Helper()
+	s, err := admin.New(o)
+	if err != nil {
+		b.Fatalf("admin.New: %v", err)
+	}
+	return s.Handler()
+}
+
 // call is one request to a handler.
 type call struct {
 	method, path, body string

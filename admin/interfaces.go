@@ -57,6 +57,7 @@ type Logs interface {
 
 // Cache manages the subscription cache.
 type Cache interface {
+	// CacheStats returns the cache's counters since start.
 	CacheStats(ctx context.Context) (CacheStats, error)
 	// ClearCache drops cached subscriptions for table and event; an empty
 	// argument matches every table or every event.
@@ -73,6 +74,8 @@ type Control interface {
 	Pause(ctx context.Context, mode string) error
 	// Resume clears the switch; resuming while running is a no-op.
 	Resume(ctx context.Context) error
+	// PauseState returns the switch as last set (it takes effect at its
+	// point in the WAL, which may trail slightly).
 	PauseState(ctx context.Context) (PauseState, error)
 }
 

@@ -114,3 +114,24 @@ func TestRunReportsListenError(t *testing.T) {
 		t.Fatalf("Run on a busy port = %v, want a listen error", err)
 	}
 }
+
+func TestAdminRequestMetrics(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	o := fullOptions()
+	o.Token, o.Gatherer, o.Registerer = testToken, reg, reg
+	h := newHandler(t, o)
+	wantStatus(t, call{path: "/api/v1/subscribers/1", token: testToken}.do(t, h), 200)
+	wantStatus(t, call{path: "/api/v1/subscribers/99", token: testToken}.do(t, h), 404)
+	wantStatus(t, call{path: "/api/v1/status"}.do(t, h), 401)
+	w := call{path: "/metrics", token: testToken}.do(t, h)
+	wantStatus(t, w, 200)
+	wantBody(t, w,
+		`walhook_admin_requests_total{code="200",route="GET /api/v1/subscribers/{id}"} 1`,
+		`walhook_admin_requests_total{code="404",route="GET /api/v1/subscribers/{id}"} 1`,
+		`walhook_admin_requests_total{code="401",route="/api/"} 1`,
+		`walhook_admin_request_duration_seconds_count{route="GET /api/v1/subscribers/{id}"} 2`)
+	if _, err := admin.New(o); err == nil || !strings.Contains(err.Error(), "register admin metrics") {
+		t.Fatalf("second New on the same registry = %v, want a registration error", err)
+	}
+}

@@ -34,6 +34,9 @@ type Options struct {
 
 	// Gatherer is served at /metrics; nil answers 501.
 	Gatherer prometheus.Gatherer
+	// Registerer, when set, receives admin's own collectors
+	// (walhook_admin_requests_total, walhook_admin_request_duration_seconds).
+	Registerer prometheus.Registerer
 	// Logger receives request failures; the zero Logger logs nothing.
 	Logger zerolog.Logger
 	// Version and StartedAt are shown in the status overview.
@@ -42,6 +45,9 @@ type Options struct {
 	// ShutdownTimeout bounds graceful shutdown in Run (default 5s).
 	ShutdownTimeout time.Duration
 }
+
+// minTokenLen is the token length below which New warns.
+const minTokenLen = 16
 
 // Server is the admin HTTP server. It is safe for concurrent use.
 type Server struct {
@@ -77,6 +83,16 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{o: o, log: o.Logger, auth: a, pages: pages}
 	s.handler = s.routes()
+	if o.Registerer != nil {
+		m, err := newRequestMetrics(o.Registerer)
+		if err != nil {
+			return nil, fmt.Errorf("create admin server: %w", err)
+		}
+		s.handler = m.instrument(s.handler)
+	}
+	if o.Token != "" && len(o.Token) < minTokenLen {
+		s.log.Warn().Int("length", len(o.Token)).Msg("admin token is short; use at least 32 random characters (openssl rand -hex 32)")
+	}
 	return s, nil
 }
 
