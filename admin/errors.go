@@ -34,15 +34,37 @@ func Invalid(format string, args ...any) error {
 	return &kindError{kind: ErrInvalid, msg: fmt.Sprintf(format, args...)}
 }
 
+// MarkInvalid returns err marked as ErrInvalid (400), keeping its message
+// and its chain; for adapters whose callee reports bad input with plain
+// errors. It returns nil for nil.
+func MarkInvalid(err error) error { return mark(ErrInvalid, err) }
+
+// MarkNotFound returns err marked as ErrNotFound (404), keeping its message
+// and its chain. It returns nil for nil.
+func MarkNotFound(err error) error { return mark(ErrNotFound, err) }
+
+func mark(kind, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &kindError{kind: kind, msg: err.Error(), cause: err}
+}
+
 // kindError is a message that is one of the sentinel kinds; its text is the
 // message alone, without the sentinel's.
 type kindError struct {
-	kind error
-	msg  string
+	kind  error
+	msg   string
+	cause error // optional
 }
 
 func (e *kindError) Error() string { return e.msg }
-func (e *kindError) Unwrap() error { return e.kind }
+func (e *kindError) Unwrap() []error {
+	if e.cause == nil {
+		return []error{e.kind}
+	}
+	return []error{e.kind, e.cause}
+}
 
 // notWired says that a part of walhook is not available to this server.
 func notWired(part string) error {

@@ -1,6 +1,9 @@
 package admin
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -116,5 +119,36 @@ func TestRateClass(t *testing.T) {
 		if got := rateClass(tt.rate, tt.total); got != tt.want {
 			t.Errorf("rateClass(%v, %d) = %q, want %q", tt.rate, tt.total, got, tt.want)
 		}
+	}
+}
+
+func TestMarkKeepsMessageAndChain(t *testing.T) {
+	t.Parallel()
+	cause := errors.New("send paid: table public.x is not captured")
+	tests := []struct {
+		err  error
+		kind error
+		code int
+	}{
+		{MarkInvalid(cause), ErrInvalid, 400},
+		{MarkNotFound(fmt.Errorf("wrapped: %w", cause)), ErrNotFound, 404},
+		{Invalid("bad %d", 1), ErrInvalid, 400},
+		{NotFound("no %s", "row"), ErrNotFound, 404},
+		{fmt.Errorf("read: %w", context.DeadlineExceeded), nil, 504},
+		{errors.New("boom"), nil, 500},
+	}
+	for _, tt := range tests {
+		if tt.kind != nil && !errors.Is(tt.err, tt.kind) {
+			t.Errorf("%v is not %v", tt.err, tt.kind)
+		}
+		if got := httpStatus(tt.err); got != tt.code {
+			t.Errorf("httpStatus(%v) = %d, want %d", tt.err, got, tt.code)
+		}
+	}
+	if e := MarkInvalid(cause); e.Error() != cause.Error() || !errors.Is(e, cause) {
+		t.Errorf("MarkInvalid changed the message or lost the cause: %v", e)
+	}
+	if MarkInvalid(nil) != nil || MarkNotFound(nil) != nil {
+		t.Error("Mark of nil is not nil")
 	}
 }
