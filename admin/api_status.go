@@ -12,6 +12,21 @@ func (s *Server) apiStatus(r *http.Request) (any, error) {
 // status assembles the overview from every wired interface. A part that
 // fails is listed in Problems; the rest is still shown.
 func (s *Server) status(ctx context.Context) Status {
+	subs, err := s.wiredSubscribers(ctx)
+	return s.statusWith(ctx, subs, err)
+}
+
+// wiredSubscribers lists subscribers, or nothing when none are wired.
+func (s *Server) wiredSubscribers(ctx context.Context) ([]Subscriber, error) {
+	if s.o.Subscribers == nil {
+		return nil, nil
+	}
+	return s.listSubscribers(ctx)
+}
+
+// statusWith is status with the subscribers already listed (subsErr is
+// the listing's error).
+func (s *Server) statusWith(ctx context.Context, subs []Subscriber, subsErr error) Status {
 	st := Status{
 		Version:             s.o.Version,
 		StartedAt:           s.o.StartedAt,
@@ -22,7 +37,7 @@ func (s *Server) status(ctx context.Context) Status {
 		name string
 		read func(context.Context, *Status) error
 	}{
-		{"subscribers", s.statusSubscribers},
+		{"subscribers", func(context.Context, *Status) error { return countSubscribers(&st, subs, subsErr) }},
 		{"delivery log", s.statusLogs},
 		{"retry queue", s.statusQueue},
 		{"pause state", s.statusPause},
@@ -42,11 +57,8 @@ func (s *Server) status(ctx context.Context) Status {
 	return st
 }
 
-func (s *Server) statusSubscribers(ctx context.Context, st *Status) error {
-	if s.o.Subscribers == nil {
-		return nil
-	}
-	list, err := s.listSubscribers(ctx)
+// countSubscribers counts subscribers by state and health.
+func countSubscribers(st *Status, list []Subscriber, err error) error {
 	if err != nil {
 		return err
 	}

@@ -43,13 +43,10 @@ type overviewData struct {
 }
 
 func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request) error {
-	d := overviewData{Status: s.status(r.Context())}
-	if s.o.Subscribers != nil {
-		list, err := s.listSubscribers(r.Context())
-		if err != nil {
-			d.SubsErr = err.Error()
-		}
-		d.Subscribers = list
+	list, err := s.wiredSubscribers(r.Context())
+	d := overviewData{Status: s.statusWith(r.Context(), list, err), Subscribers: list}
+	if err != nil {
+		d.SubsErr = err.Error()
 	}
 	s.render(w, r, http.StatusOK, "overview", view{Title: "Overview", Nav: "overview", Data: d})
 	return nil
