@@ -1,11 +1,17 @@
 // Package config loads walhook's YAML configuration into a validated Config.
 //
-// Load expands ${VAR} and ${VAR:-default} from the environment on parsed
-// scalar nodes (a value that comes from the environment is never expanded
-// again), applies defaults, refuses unknown keys and reports every problem of
-// a file at once, each as file:line: key: what is wrong and what to write
-// instead. Config enters walhook here once; domain packages receive plain
-// option structs built from it.
+// Load (a file) and Parse (bytes, with an injectable environment) expand
+// ${VAR} and ${VAR:-default} from the environment on parsed scalar values,
+// never on keys or raw text (a value that comes from the environment is
+// never expanded again; $$ is a literal $), apply defaults, refuse unknown
+// keys and report every problem of a file at once as Errors, each printed
+// as file:line: key: what is wrong and what to write instead. Tables and
+// columns are not checked against the database here: ColumnsByTable lists
+// what a start-up check needs.
+//
+// Config enters walhook here once; domain packages receive plain option
+// structs built from it. docs/configuration.md is the reference of every
+// key; testdata/walhook.example.yaml uses them all.
 package config
 
 import "time"

@@ -414,3 +414,27 @@ func TestErrorFormat(t *testing.T) {
 		}
 	}
 }
+
+func TestParseErrorsUnwrap(t *testing.T) {
+	t.Parallel()
+	_, err := config.Parse("w.yaml", []byte("cache:\n  ttl: x\ndisabled: 3\n"), envOf(baseEnv()))
+	var e *config.Error
+	if !errors.As(err, &e) || e.Line != 2 || e.Column != 8 || e.Key != "cache.ttl" || e.File != "w.yaml" {
+		t.Errorf("errors.As gave %+v from %v", e, err)
+	}
+}
+
+func TestParseRefusesAliasBomb(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	b.WriteString("x:\n  a0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n")
+	for i := 1; i < 9; i++ {
+		p := "*a" + string(rune('0'+i-1))
+		b.WriteString("  a" + string(rune('0'+i)) + ": &a" + string(rune('0'+i)) + " [" + strings.Repeat(p+", ", 9) + p + "]\n")
+	}
+	b.WriteString("tables: {public.t: {fields: {k: {const: *a8}}}}\n")
+	errs := parseErrors(t, b.String(), baseEnv())
+	if !strings.Contains(errs.Error(), "expands to more than 200000 YAML nodes") {
+		t.Errorf("got %v", errs)
+	}
+}
