@@ -94,9 +94,11 @@ func parseTables(names []string) ([]tableName, error) {
 			out = append(out, t)
 		}
 	}
-	slices.SortFunc(out, func(a, b tableName) int { return strings.Compare(a.String(), b.String()) })
+	slices.SortFunc(out, compareTables)
 	return out, nil
 }
+
+func compareTables(a, b tableName) int { return strings.Compare(a.String(), b.String()) }
 
 func tableList(tables []tableName) string {
 	s := make([]string, len(tables))
@@ -144,7 +146,7 @@ func createPublication(ctx context.Context, conn *pgx.Conn, pub string, tables [
 
 // alignPublication makes the publication's table set exactly tables.
 func alignPublication(ctx context.Context, conn *pgx.Conn, pub string, tables []tableName) error {
-	rows, err := conn.Query(ctx, `SELECT schemaname::text, tablename::text FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1, 2`, pub)
+	rows, err := conn.Query(ctx, `SELECT schemaname::text, tablename::text FROM pg_publication_tables WHERE pubname = $1`, pub)
 	if err != nil {
 		return fmt.Errorf("read tables of publication %q: %w", pub, err)
 	}
@@ -152,6 +154,7 @@ func alignPublication(ctx context.Context, conn *pgx.Conn, pub string, tables []
 	if err != nil {
 		return fmt.Errorf("read tables of publication %q: %w", pub, err)
 	}
+	slices.SortFunc(current, compareTables)
 	if slices.Equal(current, tables) {
 		return nil
 	}

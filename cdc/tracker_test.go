@@ -28,9 +28,9 @@ func TestTrackerOrdering(t *testing.T) {
 		pending    int
 	}{
 		{func() {}, 500, 100, 3},
-		{b.Done, 500, 100, 3},  // out of order: b settled, a not yet
-		{a.Done, 500, 100, 3},  // a has one more
-		{a.Done, 500, 310, 1},  // a and b settled; c open, keepalive ignored
+		{b.Done, 500, 100, 3}, // out of order: b settled, a not yet
+		{a.Done, 500, 100, 3}, // a has one more
+		{a.Done, 500, 310, 1}, // a and b settled; c open, keepalive ignored
 		{func() { tr.Seal(c, 410) }, 410, 410, 0},
 		{func() {}, 600, 600, 0}, // idle: the dispatched position counts
 		{func() {}, 550, 600, 0}, // never decreases
