@@ -205,9 +205,13 @@ func (d *Dispatcher) drain() {
 }
 
 // Submit hands ev to the dispatcher; ev.Settle is called once it is
-// settled. It waits for Run to start. Without RetryQueue it blocks while
-// the endpoint's queue is full; with one it parks ev instead (the Park
-// happens in the caller's goroutine) and blocks only on MaxPending. It
+// settled. It waits for Run to start. Without RetryQueue (or for an
+// Endpoint with SubscriptionID 0, which cannot be parked) it blocks while
+// the endpoint's queue is full. With one it never waits for the endpoint:
+// when the queue is full ev is parked at once (the Park happens in the
+// caller's goroutine), or, when an earlier event of its row is still in
+// memory, queued behind it beyond the bound (to be parked after it, within
+// about MaxWait); it then blocks only on MaxPending. It
 // returns ctx's error if ctx ends while it waits, ErrStopped when the
 // dispatcher stopped, or, when ctx ended while a failing Park was being
 // retried, the last Park error; on any error ev was not taken and will not
@@ -239,7 +243,9 @@ func (d *Dispatcher) Submit(ctx context.Context, ev *Event) error {
 // full and there is a RetryQueue.
 func (d *Dispatcher) enqueue(ctx context.Context, ev *Event) error {
 	ep := d.endpointFor(ev.Endpoint.URL)
-	if d.rq == nil {
+	l := ep.laneFor(ev)
+	it := item{ev: ev, at: time.Now()}
+	if !d.durable(ev.Endpoint) {
 		select {
 		case ep.room <- struct{}{}:
 		case <-ctx.Done():
@@ -251,28 +257,27 @@ func (d *Dispatcher) enqueue(ctx context.Context, ev *Event) error {
 		select {
 		case ep.room <- struct{}{}:
 		default:
-			return d.parkFull(ctx, ep, ev)
+			if ordered(ev) && l.pushBehind(it) {
+				return nil
+			}
+			return d.parkFull(ctx, ev)
 		}
 	}
-	d.queued.Add(1)
-	ep.laneFor(ev).push(item{ev: ev, at: time.Now()})
+	l.push(it)
 	return nil
 }
 
-// parkFull parks ev because its endpoint's queue is full. When earlier
-// events of its row are still in memory, its first retry waits until they
-// are delivered or parked (MaxWait plus the endpoint's Timeout), so the
-// retry queue sees them first.
-func (d *Dispatcher) parkFull(ctx context.Context, ep *endpoint, ev *Event) error {
-	next := time.Now()
-	if ordered(ev) && ep.laneFor(ev).holds(keyOf(ev)) {
-		timeout := ev.Endpoint.Timeout
-		if timeout <= 0 {
-			timeout = DefaultTimeout
-		}
-		next = next.Add(d.o.MaxWait + timeout)
-	}
-	err := d.park(ctx, []Parked{{Event: ev, NextAttempt: next}})
+// durable reports whether events of ep can be parked: there is a
+// RetryQueue and the subscription is persisted (SubscriptionID != 0).
+// Other events are retried in memory.
+func (d *Dispatcher) durable(ep *Endpoint) bool {
+	return d.rq != nil && ep.SubscriptionID != 0
+}
+
+// parkFull parks ev because its endpoint's queue is full (and no earlier
+// event of its row is in memory).
+func (d *Dispatcher) parkFull(ctx context.Context, ev *Event) error {
+	err := d.park(ctx, []Parked{{Event: ev, NextAttempt: time.Now()}})
 	if err != nil {
 		return fmt.Errorf("park event %s (endpoint queue full): %w", ev.ID, err)
 	}

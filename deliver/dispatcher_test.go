@@ -279,7 +279,7 @@ func TestDispatcherPermanentFailureSettlesWithoutRetry(t *testing.T) {
 	var parked parkLog
 	d, _ := runDispatcher(t, Options{Recorder: &rec, RetryQueue: parked.queue(), AllowNetworks: []string{}})
 	settled := newSettleLog()
-	submit(t, d, settled.track(eventTo(&Endpoint{URL: srv.URL, MaxRetries: 5}, "evt_1", "")))
+	submit(t, d, settled.track(eventTo(&Endpoint{URL: srv.URL, SubscriptionID: 1, MaxRetries: 5}, "evt_1", "")))
 	waitFor(t, "settled", func() bool { return settled.total.Load() == 1 })
 	atts := rec.snapshot()
 	if len(atts) != 1 || !strings.HasPrefix(atts[0].Error, "policy: ") || conns.Load() != 0 || len(parked.snapshot()) != 0 {
@@ -303,7 +303,7 @@ func TestDispatcherParkErrorsAreRetried(t *testing.T) {
 	}}
 	d, _ := runDispatcher(t, Options{RetryQueue: rq})
 	settled := newSettleLog()
-	submit(t, d, settled.track(eventTo(&Endpoint{URL: srv.URL, MaxRetries: 3}, "evt_1", "")))
+	submit(t, d, settled.track(eventTo(&Endpoint{URL: srv.URL, SubscriptionID: 1, MaxRetries: 3}, "evt_1", "")))
 	waitFor(t, "two Park calls", func() bool { return calls.Load() >= 2 })
 	if n := settled.total.Load(); n != 0 {
 		t.Fatalf("settled %d times while Park fails, want 0", n)
@@ -515,10 +515,60 @@ func TestDispatcherParkHonoursRetryAfter(t *testing.T) {
 	var parked parkLog
 	d, _ := runDispatcher(t, Options{RetryQueue: parked.queue()})
 	settled := newSettleLog()
-	submit(t, d, settled.track(eventTo(&Endpoint{URL: srv.URL, MaxRetries: 3, RetryDelay: time.Second}, "evt_1", "")))
+	submit(t, d, settled.track(eventTo(&Endpoint{URL: srv.URL, SubscriptionID: 1, MaxRetries: 3, RetryDelay: time.Second}, "evt_1", "")))
 	waitFor(t, "settled", func() bool { return settled.total.Load() == 1 })
 	ps := parked.snapshot()
 	if len(ps) != 1 || ps[0].Attempts != 1 || ps[0].NextAttempt.Before(time.Now().Add(590*time.Second)) {
 		t.Fatalf("parked %+v, want one event due in about 600s (Retry-After)", ps)
+	}
+}
+
+func TestDispatcherRetriesUnpersistedSubscriptionsInMemory(t *testing.T) {
+	t.Parallel()
+	h, calls := failFirst(2, "")
+	srv, _ := newServer(t, h)
+	var parked parkLog
+	d, _ := runDispatcher(t, Options{RetryQueue: parked.queue()})
+	settled := newSettleLog()
+	submit(t, d, settled.track(eventTo(&Endpoint{URL: srv.URL, MaxRetries: 3, RetryDelay: time.Millisecond}, "evt_1", "k")))
+	waitFor(t, "settled", func() bool { return settled.total.Load() == 1 })
+	if calls.Load() != 3 || len(parked.snapshot()) != 0 {
+		t.Fatalf("%d requests, %d parked; want 3 requests (retried in memory), none parked", calls.Load(), len(parked.snapshot()))
+	}
+}
+
+func TestDispatcherQueueFullKeepsRowOrder(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var inflight atomic.Int64
+	srv, _ := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		inflight.Add(1)
+		<-release
+	})
+	var parked parkLog
+	d, _ := runDispatcher(t, Options{PerEndpoint: 1, QueueSize: 1, MaxWait: 20 * time.Millisecond, RetryQueue: parked.queue()})
+	ep := &Endpoint{URL: srv.URL, SubscriptionID: 1}
+	settled := newSettleLog()
+	submit(t, d, settled.track(eventTo(ep, "a", "k")))
+	waitFor(t, "a in flight", func() bool { return inflight.Load() == 1 })
+	submit(t, d, settled.track(eventTo(ep, "b", "j"))) // fills the queue
+	submit(t, d, settled.track(eventTo(ep, "c", "x"))) // queue full, no earlier event of its row: parked now
+	submit(t, d, settled.track(eventTo(ep, "d", "j"))) // queue full, b of its row queued: behind b
+	submit(t, d, settled.track(eventTo(ep, "e", "k"))) // queue full, a of its row in flight: behind a
+	if settled.times("c") != 1 {
+		t.Fatal("c was not parked at Submit")
+	}
+	waitFor(t, "b, d parked after MaxWait", func() bool { return settled.times("d") == 1 })
+	if settled.times("e") != 0 {
+		t.Fatal("e was parked while a, of its row, was in flight")
+	}
+	close(release)
+	waitFor(t, "all settled", func() bool { return settled.total.Load() == 5 })
+	var order []string
+	for _, p := range parked.snapshot() {
+		order = append(order, p.Event.ID)
+	}
+	if fmt.Sprint(order) != "[c b d e]" {
+		t.Fatalf("parked in order %v, want [c b d e]", order)
 	}
 }

@@ -35,8 +35,8 @@
 // With a RetryQueue (invariant 3: one bad endpoint never holds the WAL
 // hostage), an event is parked when an attempt fails, when its endpoint's
 // queue is full at Submit, when it waited in memory longer than MaxWait,
-// or when its row already has a parked event (RetryQueue.HasParked), so a
-// row's later events wait behind it. Submit then never blocks on a slow
+// or when RetryQueue.HasParked reports its row (for unordered events, the
+// empty key) parked, so a row's later events wait behind it. Submit then never blocks on a slow
 // endpoint, only on the global MaxPending bound, and the time an event
 // spends in memory is bounded by about MaxWait plus the endpoint's Timeout.
 //
@@ -46,13 +46,17 @@
 // time, so they also bound the endpoint's concurrency. Events of one row
 // (Endpoint.SubscriptionID and Event.OrderKey) share a lane and are sent
 // in submission order, unless the Endpoint is Unordered or OrderKey is
-// empty. Within one process, a row's events reach RetryQueue.Park in
-// submission order, with one exception: an event parked at Submit because
-// the queue was full may be parked before earlier events of its row still
-// in memory; its NextAttempt is then pushed back by MaxWait plus the
-// endpoint's Timeout, by when those earlier events are delivered or
-// parked. The retry queue must deliver a row's parked events in WAL order
-// (event id), one at a time.
+// empty. A row's events also reach RetryQueue.Park in submission order:
+// the sweeper that parks events older than MaxWait leaves alone a row with
+// an event in flight (its events park after that event's outcome, so
+// within about MaxWait plus the endpoint's Timeout), and an event that
+// finds its endpoint's queue full while an earlier event of its row is in
+// memory is queued behind it, beyond the bound, instead of being parked
+// first. The retry queue must keep a row's parked events in Park order
+// and deliver them one at a time.
+//
+// Events of an Endpoint with SubscriptionID 0 (not persisted) cannot be
+// parked: they are retried in memory even when there is a RetryQueue.
 //
 // # Network policy
 //

@@ -118,7 +118,9 @@ func (p *parkLog) queue() *fakeRetryQueue {
 			defer p.mu.Unlock()
 			for _, e := range evs {
 				p.parked = append(p.parked, e)
-				p.rows[keyOf(e.Event)] = true
+				if e.Event.OrderKey != "" {
+					p.rows[keyOf(e.Event)] = true
+				}
 			}
 			return nil
 		},

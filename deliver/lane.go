@@ -11,6 +11,7 @@ import (
 type item struct {
 	ev       *Event
 	at       time.Time // when it was queued
+	over     bool      // queued beyond QueueSize (holds no room token)
 	attempts int
 	lastErr  string
 }
@@ -84,18 +85,38 @@ type lane struct {
 	buf      []item   // the worker's batch buffer
 }
 
-// push queues it and starts a worker when none runs.
+// push queues it, which holds a room token, and starts a worker when none
+// runs.
 func (l *lane) push(it item) {
 	l.mu.Lock()
-	l.q = append(l.q, it)
-	start := !l.active
-	l.active = true
+	l.append(it)
 	l.mu.Unlock()
-	if start && !l.d.spawn(l.work) {
-		l.mu.Lock()
-		l.active = false
-		l.mu.Unlock()
+}
+
+// pushBehind queues it beyond the endpoint's bound when an earlier event
+// of its row is queued or in flight here, and reports whether it did: a
+// row's events must reach the retry queue in order, so it may not be
+// parked before them.
+func (l *lane) pushBehind(it item) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.holds(keyOf(it.ev)) {
+		return false
 	}
+	it.over = true
+	l.append(it)
+	return true
+}
+
+// append adds it to the queue and starts a worker when none runs. Called
+// with l.mu held.
+func (l *lane) append(it item) {
+	l.q = append(l.q, it)
+	l.d.queued.Add(1)
+	if l.active {
+		return
+	}
+	l.active = l.d.spawn(l.work)
 }
 
 // work delivers batches until the lane is empty or the dispatcher stops.
@@ -139,6 +160,12 @@ func (l *lane) pop() []item {
 // remove drops q[from:to] (from >= head), releasing their queue slots.
 func (l *lane) remove(from, to int) {
 	n := to - from
+	tokens := 0
+	for _, it := range l.q[from:to] {
+		if !it.over {
+			tokens++
+		}
+	}
 	if from == l.head {
 		clear(l.q[from:to])
 		l.head = to
@@ -155,15 +182,14 @@ func (l *lane) remove(from, to int) {
 		l.q, l.head = l.q[:k], 0
 	}
 	l.d.queued.Add(int64(-n))
-	for range n {
+	for range tokens {
 		<-l.ep.room
 	}
 }
 
 // holds reports whether an event of row k is queued or in flight here.
+// Called with l.mu held.
 func (l *lane) holds(k rowKey) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	for _, f := range l.inflight {
 		if f == k {
 			return true
@@ -217,7 +243,7 @@ func (l *lane) takeExpired(cutoff time.Time) []item {
 	w, i := l.head, l.head
 	for ; i < len(l.q) && l.q[i].at.Before(cutoff); i++ {
 		it := l.q[i]
-		if ordered(it.ev) && containsKey(held, keyOf(it.ev)) {
+		if !l.d.durable(it.ev.Endpoint) || ordered(it.ev) && containsKey(held, keyOf(it.ev)) {
 			l.q[w] = it
 			w++
 			continue

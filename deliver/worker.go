@@ -8,7 +8,8 @@ import (
 // now, makes the attempt, settles successes and permanent failures, and
 // retries (in memory) or parks the rest.
 func (d *Dispatcher) process(l *lane, batch []item) {
-	if d.rq != nil {
+	durable := d.durable(batch[0].ev.Endpoint)
+	if durable {
 		batch = d.parkStale(l, batch)
 	}
 	for len(batch) > 0 {
@@ -21,7 +22,7 @@ func (d *Dispatcher) process(l *lane, batch []item) {
 		if len(batch) == 0 || d.exhausted(batch) {
 			return
 		}
-		if d.rq != nil {
+		if durable {
 			d.parkFailed(l, batch, retryAfter)
 			return
 		}
@@ -32,7 +33,10 @@ func (d *Dispatcher) process(l *lane, batch []item) {
 }
 
 // parkStale parks, in order, the events of batch that waited longer than
-// MaxWait and those whose row has an event parked, and returns the others.
+// MaxWait and those the RetryQueue reports parked rows for (HasParked:
+// the row's own key for ordered events, "" for the others, which a queue
+// may use to park all events of a suspended subscription), and returns
+// the others.
 // It returns nil when parking was abandoned because Run is cancelling.
 func (d *Dispatcher) parkStale(l *lane, batch []item) []item {
 	l.parkMu.Lock()
@@ -47,7 +51,7 @@ func (d *Dispatcher) parkStale(l *lane, batch []item) []item {
 		switch {
 		case it.at.Before(cutoff):
 			reason = reasonMaxWait
-		case ordered(it.ev) && (containsKey(rows, keyOf(it.ev)) || d.rq.HasParked(it.ev.Endpoint.SubscriptionID, it.ev.OrderKey)):
+		case d.behindParked(it.ev, rows):
 			reason = reasonOrder
 		}
 		if reason == "" {
@@ -69,6 +73,15 @@ func (d *Dispatcher) parkStale(l *lane, batch []item) []item {
 		d.m.parked[r].Inc()
 	}
 	return send
+}
+
+// behindParked reports whether ev must park behind a parked event: one
+// of its row parked earlier in this batch (rows) or in the RetryQueue.
+func (d *Dispatcher) behindParked(ev *Event, rows []rowKey) bool {
+	if !ordered(ev) {
+		return d.rq.HasParked(ev.Endpoint.SubscriptionID, "")
+	}
+	return containsKey(rows, keyOf(ev)) || d.rq.HasParked(ev.Endpoint.SubscriptionID, ev.OrderKey)
 }
 
 // attempt sends batch once, within the global concurrency bound, and
