@@ -87,7 +87,7 @@ func (b *builder) appendBody(dst []byte, id string, sub *Subscription, o *origin
 	dst = append(dst, `,"table":`...)
 	dst = appendString(dst, o.table)
 	dst = append(dst, `,"occurred_at":"`...)
-	dst = o.at.UTC().AppendFormat(dst, timeLayout)
+	dst = appendTime(dst, o.at.UTC())
 	dst = append(dst, '"')
 	if o.lsnStr != "" {
 		dst = append(dst, `,"lsn":"`...)

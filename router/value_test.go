@@ -65,6 +65,19 @@ func TestAppendValueSpecial(t *testing.T) {
 	}
 }
 
+func TestAppendTime(t *testing.T) {
+	t.Parallel()
+	for _, at := range []time.Time{
+		time.Date(2026, 11, 29, 3, 4, 5, 123456789, time.UTC), time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2026, 6, 1, 12, 0, 0, 1000, time.FixedZone("CEST", 7200)), time.Date(-5, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		if got, want := string(appendTime(nil, at)), at.Format(timeLayout); got != want {
+			t.Errorf("appendTime(%v) = %s, want %s", at, got, want)
+		}
+	}
+}
+
 func FuzzAppendString(f *testing.F) {
 	for _, s := range []string{"", "a", "\"", "\xff", "\u2028", "é\x00"} {
 		f.Add(s)
