@@ -123,8 +123,11 @@ func (d *decoder) eventConditions(e Event, key string, present map[string]*yaml.
 		return
 	}
 	for _, c := range e.Where {
-		if c.Op == "changed_to" || c.Op == "changed_from" {
+		switch {
+		case c.Op == "changed_to" || c.Op == "changed_from":
 			d.errorf(present["where"], join(key, "where."+c.Column), "%s needs on: updated (only an update has an old and a new value)", c.Op)
+		case c.Old && e.On == "created":
+			d.errorf(present["where"], join(key, "where."+c.Column), "%s needs on: updated or deleted (a created row has no old value)", map[string]string{"eq": "was", "ne": "was_not"}[c.Op])
 		}
 	}
 }

@@ -223,6 +223,16 @@ func TestParseRefusesBadConfig(t *testing.T) {
 			want: "walhook.yaml:5: events[0].where.status: changed_to needs on: updated (only an update has an old and a new value)",
 		},
 		{
+			name: "old value on created",
+			src:  "events:\n  - name: vip\n    table: public.users\n    on: created\n    where: {plan: {was: gold}}\n",
+			want: "walhook.yaml:5: events[0].where.plan: was needs on: updated or deleted (a created row has no old value)",
+		},
+		{
+			name: "header twice in different case",
+			src:  sub("    headers: {X-Api-Key: a, x-api-key: b}\n"),
+			want: "walhook.yaml:5: subscribers[0].headers.x-api-key: header x-api-key is also set as X-Api-Key (header names ignore case); keep one",
+		},
+		{
 			name: "unknown where operator",
 			src:  "events:\n  - name: paid\n    table: public.orders\n    on: updated\n    where:\n      status: {change_to: paid}\n",
 			want: "walhook.yaml:6: events[0].where.status.change_to: unknown condition (did you mean changed_to?); write one of eq, ne, changed_to, changed_from, was, was_not, is_null or not_null",

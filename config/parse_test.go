@@ -367,3 +367,19 @@ func TestSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestParseGoodFixtures parses every shared good fixture with the
+// environment they document.
+func TestParseGoodFixtures(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"DATABASE_URL": "postgres://walhook@db/app", "CRM_WEBHOOK_SECRET": testSecret}
+	for _, path := range globFixtures(t, "good/*.yaml") {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := config.Parse(path, data, envOf(env)); err != nil {
+			t.Errorf("%s: %v", path, err)
+		}
+	}
+}

@@ -135,13 +135,20 @@ func (d *decoder) headers(n *yaml.Node, key string) map[string]string {
 		return nil
 	}
 	rn := d.resolve(n)
+	seen := make(map[string]string, len(h))
 	for i := 0; rn != nil && i+1 < len(rn.Content); i += 2 {
 		k := rn.Content[i]
+		lower := strings.ToLower(k.Value)
+		first, dup := seen[lower]
+		seen[lower] = k.Value
 		switch {
+		case dup && first != k.Value:
+			d.errorf(k, join(key, k.Value), "header %s is also set as %s (header names ignore case); keep one", k.Value, first)
+			delete(h, k.Value)
 		case !validHeaderName(k.Value):
 			d.errorf(k, join(key, k.Value), "%q is not a valid header name; write letters, digits and - like X-Api-Key", k.Value)
 			delete(h, k.Value)
-		case contains(reservedHeaders, strings.ToLower(k.Value)):
+		case contains(reservedHeaders, lower):
 			d.errorf(k, join(key, k.Value), "header %s is set by walhook; remove it", k.Value)
 			delete(h, k.Value)
 		case strings.ContainsAny(h[k.Value], "\r\n\x00"):
