@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/walhook/walhook/cdc"
 	"github.com/walhook/walhook/config"
 )
@@ -122,7 +124,7 @@ func (be *boundEvent) resolve(cols []string) []int {
 func (r *Router) conditional(ctx context.Context, be *boundEvent, c *cdc.Change, o *origin) error {
 	fire, why := be.eval(c)
 	if why != "" {
-		return r.failEvent(ctx, o, be.name, why+o.where())
+		return r.failEvent(ctx, o, be.name, why+o.where(), r.m.failOldValues)
 	}
 	if !fire {
 		return nil
@@ -131,8 +133,8 @@ func (r *Router) conditional(ctx context.Context, be *boundEvent, c *cdc.Change,
 }
 
 // failEvent records a failed event named name for every active
-// subscription to it.
-func (r *Router) failEvent(ctx context.Context, o *origin, name, reason string) error {
+// subscription to it, counted on c.
+func (r *Router) failEvent(ctx context.Context, o *origin, name, reason string, c prometheus.Counter) error {
 	subs, err := r.src.Lookup(ctx, o.table, name)
 	if err != nil {
 		return fmt.Errorf("look up subscriptions of %s to %s: %w", o.table, name, err)
@@ -143,7 +145,7 @@ func (r *Router) failEvent(ctx context.Context, o *origin, name, reason string) 
 			continue
 		}
 		ev := r.b.bare(sub, o)
-		r.fail(ev, reason, r.m.failOldValues)
+		r.fail(ev, reason, c)
 		r.tx.failed++
 	}
 	return nil

@@ -165,7 +165,7 @@ func (r *Router) custom(ctx context.Context, index int, m *customMessage) error 
 		return err
 	}
 	if why != "" {
-		return r.failEvent(ctx, &o, m.Event, why+o.where())
+		return r.failEvent(ctx, &o, m.Event, why+o.where(), r.m.failMessage)
 	}
 	for _, sub := range subs {
 		if err := r.emit(ctx, sub, &o); err != nil {
