@@ -1,6 +1,10 @@
 package router
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // metrics are the router's collectors. Counters are curried once so the hot
 // path does no label lookups.
@@ -51,13 +55,21 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Name: "walhook_router_subscription_invalidations_total",
 		Help: "Changes to walhook's subscription tables seen in the stream.",
 	})
-	for _, c := range []prometheus.Collector{events, changesSkipped, txns, truncates, invalidations} {
-		if reg == nil {
-			break
-		}
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	var err error
+	if events, err = register(reg, events); err != nil {
+		return nil, err
+	}
+	if changesSkipped, err = register(reg, changesSkipped); err != nil {
+		return nil, err
+	}
+	if txns, err = register(reg, txns); err != nil {
+		return nil, err
+	}
+	if truncates, err = register(reg, truncates); err != nil {
+		return nil, err
+	}
+	if invalidations, err = register(reg, invalidations); err != nil {
+		return nil, err
 	}
 	return &metrics{
 		submitted:     events.WithLabelValues("submitted", ""),
@@ -73,4 +85,22 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		truncates:     truncates,
 		invalidations: invalidations,
 	}, nil
+}
+
+// register registers c on reg (when reg is not nil). When an identical
+// collector is already registered, by an earlier Router on the same
+// registry (after a leadership change, say), that one is used, so counts
+// carry on.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if reg == nil {
+		return c, nil
+	}
+	err := reg.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing, nil
+		}
+	}
+	return c, err
 }

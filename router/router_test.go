@@ -6,9 +6,45 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/walhook/walhook/cdc"
 	"github.com/walhook/walhook/deliver"
 )
+
+// A second Router on the same registry (a new leadership term) shares
+// the first one's counters instead of failing.
+func TestNewTwiceOnOneRegistry(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	for i := 0; i < 2; i++ {
+		h := newHarness(t, twoSubscribersYAML, func(o *Options) { o.Registerer = reg })
+		h.tx(t, 0x100, insert(users, int64(1), "a", "a@x", nil))
+	}
+	if got := submittedCount(t, reg); got != 4 {
+		t.Errorf("submitted counter = %v, want 4", got)
+	}
+}
+
+func submittedCount(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "walhook_router_events_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if m.GetLabel()[0].GetValue() == "submitted" {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	t.Fatal("no submitted counter")
+	return 0
+}
 
 func TestNewRequiresParts(t *testing.T) {
 	t.Parallel()

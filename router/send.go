@@ -48,6 +48,8 @@ func (r *Router) Send(ctx context.Context, table string, key map[string]any, eve
 
 func (r *Router) checkSend(table string, key map[string]any, event string, context json.RawMessage) (json.RawMessage, error) {
 	switch {
+	case table == r.controlTable || r.subTables[table]:
+		return nil, fmt.Errorf("send %s: %s is walhook's own table and never sends webhooks", event, table)
 	case r.tables != nil && !r.tables[table]:
 		return nil, fmt.Errorf("send %s: table %s is not captured: choose one of %s", event, table, strings.Join(r.tableList(), ", "))
 	case !r.knownEvent(table, event):
@@ -97,7 +99,9 @@ func (r *Router) sendAll(ctx context.Context, subs []*Subscription, o *origin) (
 func (r *Router) tableList() []string {
 	out := make([]string, 0, len(r.tables))
 	for t := range r.tables {
-		out = append(out, t)
+		if t != r.controlTable && !r.subTables[t] {
+			out = append(out, t)
+		}
 	}
 	slices.Sort(out)
 	return out
