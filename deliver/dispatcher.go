@@ -36,6 +36,14 @@ type Options struct {
 	// MaxWait bounds how long an event may wait in memory before it is
 	// parked in RetryQueue (default 5s). Unused without RetryQueue.
 	MaxWait time.Duration
+	// BreakAfter is how many consecutive failed attempts to one endpoint
+	// URL open its breaker (default 5; negative: never): while it is open
+	// the endpoint's events are parked without being tried, for BreakFor
+	// (default 30s), and scheduled for when it closes. Then attempts
+	// resume; the first success resets the count, another failure opens
+	// it again. Only with a RetryQueue.
+	BreakAfter int
+	BreakFor   time.Duration
 	// DrainTimeout bounds how long Run lets in-flight attempts finish
 	// after its context is canceled (default 10s).
 	DrainTimeout time.Duration
@@ -69,6 +77,12 @@ func (o Options) withDefaults() Options {
 	def(&o.MaxPending, 65536)
 	if o.MaxWait <= 0 {
 		o.MaxWait = 5 * time.Second
+	}
+	if o.BreakAfter == 0 {
+		o.BreakAfter = 5
+	}
+	if o.BreakFor <= 0 {
+		o.BreakFor = 30 * time.Second
 	}
 	if o.DrainTimeout <= 0 {
 		o.DrainTimeout = 10 * time.Second

@@ -85,7 +85,7 @@ func TestDispatcherSlowEndpointDoesNotSlowOthers(t *testing.T) {
 	healthy, _ := newServer(t, func(w http.ResponseWriter, r *http.Request) { healthyGot.Add(1) })
 	var parked parkLog
 	const maxWait = time.Second
-	d, _ := runDispatcher(t, Options{PerEndpoint: 2, QueueSize: 32, MaxWait: maxWait, DrainTimeout: 50 * time.Millisecond, RetryQueue: parked.queue()})
+	d, _ := runDispatcher(t, Options{PerEndpoint: 2, QueueSize: 32, MaxWait: maxWait, BreakAfter: -1, DrainTimeout: 50 * time.Millisecond, RetryQueue: parked.queue()})
 	settled := newSettleLog()
 	epSlow := &Endpoint{URL: slow.URL, SubscriptionID: 1, MaxRetries: 3}
 	epFail := &Endpoint{URL: failing.URL, SubscriptionID: 2, MaxRetries: 3, RetryDelay: time.Minute}
@@ -570,5 +570,34 @@ func TestDispatcherQueueFullKeepsRowOrder(t *testing.T) {
 	}
 	if fmt.Sprint(order) != "[c b d e]" {
 		t.Fatalf("parked in order %v, want [c b d e]", order)
+	}
+}
+
+func TestDispatcherBreakerParksWithoutTrying(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int64
+	srv, _ := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(503)
+	})
+	var parked parkLog
+	d, _ := runDispatcher(t, Options{PerEndpoint: 1, BreakAfter: 2, BreakFor: time.Minute, RetryQueue: parked.queue()})
+	ep := &Endpoint{URL: srv.URL, SubscriptionID: 1, MaxRetries: 3, RetryDelay: time.Millisecond}
+	settled := newSettleLog()
+	for i := range 10 {
+		submit(t, d, settled.track(eventTo(ep, fmt.Sprint("evt_", i), "")))
+	}
+	waitFor(t, "all settled", func() bool { return settled.total.Load() == 10 })
+	if calls.Load() != 2 {
+		t.Fatalf("%d requests, want 2 before the breaker opened", calls.Load())
+	}
+	soon := time.Now().Add(50 * time.Second)
+	for i, p := range parked.snapshot() {
+		switch {
+		case p.Event.ID != fmt.Sprint("evt_", i):
+			t.Errorf("parked[%d] = %s, want evt_%d (in order)", i, p.Event.ID, i)
+		case i >= 2 && (p.Attempts != 0 || p.NextAttempt.Before(soon)):
+			t.Errorf("parked[%d] = %+v, want untried and due when the breaker closes", i, p)
+		}
 	}
 }

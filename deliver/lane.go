@@ -35,6 +35,35 @@ type endpoint struct {
 	room  chan struct{} // one token per queued event
 	rr    atomic.Uint64 // round robin for unordered events
 	seed  maphash.Seed
+	// fails counts consecutive failed attempts; openUntil (Unix nanos)
+	// is when the breaker closes.
+	fails     atomic.Int64
+	openUntil atomic.Int64
+}
+
+// brokenUntil returns when the endpoint's open breaker closes, or the zero
+// time when it is closed.
+func (ep *endpoint) brokenUntil(now time.Time) time.Time {
+	u := ep.openUntil.Load()
+	if u == 0 || now.UnixNano() >= u {
+		return time.Time{}
+	}
+	return time.Unix(0, u)
+}
+
+// note counts an attempt's outcome and reports whether it opened the
+// breaker (after BreakAfter consecutive failures).
+func (ep *endpoint) note(a Attempt, breakAfter int, breakFor time.Duration) bool {
+	if a.Success() {
+		ep.fails.Store(0)
+		return false
+	}
+	if a.Permanent || breakAfter < 0 || ep.fails.Add(1) < int64(breakAfter) {
+		return false
+	}
+	now := time.Now()
+	old := ep.openUntil.Load()
+	return now.UnixNano() >= old && ep.openUntil.CompareAndSwap(old, now.Add(breakFor).UnixNano())
 }
 
 func newEndpoint(d *Dispatcher, lanes, queue int) *endpoint {
@@ -119,31 +148,50 @@ func (l *lane) append(it item) {
 	l.active = l.d.spawn(l.work)
 }
 
+// maxParkBatch bounds the events parked in one call while an endpoint's
+// breaker is open.
+const maxParkBatch = 256
+
 // work delivers batches until the lane is empty or the dispatcher stops.
 func (l *lane) work() {
 	for {
-		batch := l.pop()
+		batch, parkUntil := l.pop()
 		if batch == nil {
 			return
+		}
+		if !parkUntil.IsZero() {
+			l.d.parkBroken(l, batch, parkUntil)
+			continue
 		}
 		l.d.process(l, batch)
 	}
 }
 
 // pop takes the next batch: up to the endpoint's BatchSize consecutive
-// events that share one Endpoint. It returns nil, and marks the worker
+// events that share one Endpoint. While the endpoint's breaker is open it
+// takes up to maxParkBatch consecutive parkable events instead, and
+// returns when the breaker closes. It returns nil, and marks the worker
 // gone, when the lane is empty or the dispatcher stops.
-func (l *lane) pop() []item {
+func (l *lane) pop() ([]item, time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.inflight = l.inflight[:0]
 	if l.head == len(l.q) || l.d.stopping() {
 		l.active = false
-		return nil
+		return nil, time.Time{}
 	}
 	first := l.q[l.head].ev.Endpoint
 	end := l.head + 1
-	for end < len(l.q) && end-l.head < first.BatchSize && l.q[end].ev.Endpoint == first {
+	parkUntil := time.Time{}
+	if l.d.durable(first) {
+		parkUntil = l.ep.brokenUntil(time.Now())
+	}
+	if !parkUntil.IsZero() {
+		for end < len(l.q) && end-l.head < maxParkBatch && l.d.durable(l.q[end].ev.Endpoint) {
+			end++
+		}
+	}
+	for parkUntil.IsZero() && end < len(l.q) && end-l.head < first.BatchSize && l.q[end].ev.Endpoint == first {
 		end++
 	}
 	batch := append(l.buf[:0], l.q[l.head:end]...)
@@ -154,7 +202,7 @@ func (l *lane) pop() []item {
 			l.inflight = append(l.inflight, keyOf(it.ev))
 		}
 	}
-	return batch
+	return batch, parkUntil
 }
 
 // remove drops q[from:to] (from >= head), releasing their queue slots.
@@ -228,7 +276,7 @@ func (l *lane) expire(cutoff time.Time) {
 	items := l.takeExpired(cutoff)
 	l.mu.Unlock()
 	if len(items) > 0 {
-		l.d.parkItems(items, reasonMaxWait, 0)
+		l.d.parkItems(items, reasonMaxWait, 0, time.Time{})
 	}
 	l.mu.Lock()
 	l.expiring = false

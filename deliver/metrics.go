@@ -23,6 +23,7 @@ const (
 	reasonQueueFull = "queue_full"
 	reasonMaxWait   = "max_wait"
 	reasonOrder     = "order"
+	reasonBroken    = "endpoint_failing"
 )
 
 // How events are settled, the values of walhook_deliver_settled_total{how}.
@@ -74,7 +75,7 @@ func newMetrics(queued func() float64) *metrics {
 	for _, o := range []string{outcomeSuccess, outcomeHTTP, outcomeRedirect, outcomeTimeout, outcomeNetwork, outcomePolicy} {
 		m.requests[o] = req.WithLabelValues(o)
 	}
-	for _, r := range []string{reasonFailed, reasonQueueFull, reasonMaxWait, reasonOrder} {
+	for _, r := range []string{reasonFailed, reasonQueueFull, reasonMaxWait, reasonOrder, reasonBroken} {
 		m.parked[r] = parked.WithLabelValues(r)
 	}
 	settled := prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -15,14 +15,18 @@ const parkRetryDelay = 100 * time.Millisecond
 // nothing, when Run cancels the retries (drain timeout). Events that were
 // attempted get their next attempt from the backoff (or retryAfter when
 // longer); the others are due at once. reason counts them in
-// walhook_deliver_parked_total unless it is "".
-func (d *Dispatcher) parkItems(items []item, reason string, retryAfter time.Duration) bool {
+// walhook_deliver_parked_total unless it is "". None is due before
+// notBefore.
+func (d *Dispatcher) parkItems(items []item, reason string, retryAfter time.Duration, notBefore time.Time) bool {
 	now := time.Now()
 	ps := make([]Parked, len(items))
 	for i, it := range items {
 		next := now
 		if it.attempts > 0 {
 			next = now.Add(nextDelay(it.ev.Endpoint, it.attempts, retryAfter))
+		}
+		if next.Before(notBefore) {
+			next = notBefore
 		}
 		ps[i] = Parked{Event: it.ev, Attempts: it.attempts, LastError: it.lastErr, NextAttempt: next}
 	}

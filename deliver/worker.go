@@ -17,6 +17,10 @@ func (d *Dispatcher) process(l *lane, batch []item) {
 		if !ok {
 			return
 		}
+		if durable && l.ep.note(atts[0], d.o.BreakAfter, d.o.BreakFor) {
+			d.log.Warn().Str("subscriber", batch[0].ev.Endpoint.Subscriber).Int("failures", d.o.BreakAfter).
+				Dur("for", d.o.BreakFor).Str("error", atts[0].Error).Msg("endpoint failing, parking its events without trying")
+		}
 		var retryAfter time.Duration
 		batch, retryAfter = d.settleAttempts(batch, atts)
 		if len(batch) == 0 || d.exhausted(batch) {
@@ -66,7 +70,7 @@ func (d *Dispatcher) parkStale(l *lane, batch []item) []item {
 	if len(stale) == 0 {
 		return send
 	}
-	if !d.parkItems(stale, "", 0) {
+	if !d.parkItems(stale, "", 0, time.Time{}) {
 		return nil
 	}
 	for _, r := range reasons {
@@ -156,7 +160,14 @@ func (d *Dispatcher) fail(it item, msg string) {
 func (d *Dispatcher) parkFailed(l *lane, batch []item, retryAfter time.Duration) {
 	l.parkMu.Lock()
 	defer l.parkMu.Unlock()
-	d.parkItems(batch, reasonFailed, retryAfter)
+	d.parkItems(batch, reasonFailed, retryAfter, time.Time{})
+}
+
+// parkBroken parks batch, due when the endpoint's breaker closes.
+func (d *Dispatcher) parkBroken(l *lane, batch []item, until time.Time) {
+	l.parkMu.Lock()
+	defer l.parkMu.Unlock()
+	d.parkItems(batch, reasonBroken, 0, until)
 }
 
 // wait waits for delay; false when the dispatcher stops first.
