@@ -59,10 +59,39 @@ func numericValue(src []byte) any {
 		return string(src)
 	}
 	var buf [32]byte
-	if !sameDecimal(src, strconv.AppendFloat(buf[:0], f, 'f', -1, 64)) {
+	if !isJSONNumber(src) || !sameDecimal(src, strconv.AppendFloat(buf[:0], f, 'f', -1, 64)) {
 		return string(src)
 	}
 	return json.Number(string(src))
+}
+
+// isJSONNumber reports whether s is a number in JSON's grammar without
+// exponent: -?(0|[1-9][0-9]*)(\.[0-9]+)?
+func isJSONNumber(s []byte) bool {
+	if len(s) > 0 && s[0] == '-' {
+		s = s[1:]
+	}
+	digits := func() int {
+		n := 0
+		for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+			n++
+		}
+		return n
+	}
+	n := digits()
+	if n == 0 || (n > 1 && s[0] == '0') {
+		return false
+	}
+	s = s[n:]
+	if len(s) == 0 {
+		return true
+	}
+	if s[0] != '.' {
+		return false
+	}
+	s = s[1:]
+	n = digits()
+	return n > 0 && n == len(s)
 }
 
 // sameDecimal reports whether two plain decimal texts (no exponent) denote
