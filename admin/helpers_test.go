@@ -13,7 +13,7 @@ import (
 const testToken = "s3cr3t-admin-token-for-tests"
 
 // newHandler builds a server from o and returns its handler.
-func newHandler(t *testing.T, o admin.Options) http.Handler {
+func newHandler(t testing.TB, o admin.Options) http.Handler {
 	t.Helper()
 	s, err := admin.New(o)
 	if err != nil {
@@ -39,7 +39,8 @@ type call struct {
 	host               string // default 127.0.0.1:8089
 	header             map[string]string
 	cookies            []*http.Cookie
-	form               bool // body is an url-encoded form
+	form               bool   // body is an url-encoded form
+	rawQuery           string // set verbatim after parsing path
 }
 
 func (c call) do(t *testing.T, h http.Handler) *httptest.ResponseRecorder {
@@ -50,6 +51,9 @@ func (c call) do(t *testing.T, h http.Handler) *httptest.ResponseRecorder {
 	}
 	r := httptest.NewRequest(method, c.path, strings.NewReader(c.body))
 	r.Host = "127.0.0.1:8089"
+	if c.rawQuery != "" {
+		r.URL.RawQuery = c.rawQuery
+	}
 	if c.host != "" {
 		r.Host = c.host
 	}
