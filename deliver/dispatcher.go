@@ -158,6 +158,11 @@ func NewDispatcher(o Options) (*Dispatcher, error) {
 	return d, nil
 }
 
+// Client returns the client the dispatcher sends with, to share its
+// keep-alive connections and network policy (e.g. with the retry queue's
+// worker).
+func (d *Dispatcher) Client() *Client { return d.client }
+
 // Run delivers events until ctx ends, then stops taking events, lets
 // in-flight attempts (and the parking of their failures) finish within
 // DrainTimeout, cancels what is left and returns nil. Events still queued

@@ -54,6 +54,7 @@ type Event struct {
 	CommitTime time.Time
 	// Settle is called exactly once, when the event is settled: delivered
 	// with a 2xx, durably parked for retry, or deliberately dropped. It may
-	// be nil.
+	// be nil. The dispatcher calls it from its own goroutines, sometimes
+	// with a lane locked: it must be quick and must not call Submit.
 	Settle func()
 }
