@@ -87,6 +87,7 @@ func TestCustomEventData(t *testing.T) {
 			t.Errorf("event %d: %s\nwant it to contain %s", i, evs[i].Body, w)
 		}
 	}
+	golden(t, "custom_paid", evs[1].Body)
 	if evs[1].ID != EventID(0x100, 2, "billing/paid") || evs[1].OrderKey != "4" || evs[2].OrderKey != "5" {
 		t.Errorf("paid event id %s order keys %q %q", evs[1].ID, evs[1].OrderKey, evs[2].OrderKey)
 	}
