@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -61,17 +62,8 @@ type Server struct {
 // New validates o and builds the server; it starts nothing. It refuses a
 // non-loopback Listen without a Token.
 func New(o Options) (*Server, error) {
-	if o.Listen == "" {
-		return nil, errors.New("create admin server: listen address is empty; set admin.listen, e.g. 127.0.0.1:8089")
-	}
-	if _, _, err := net.SplitHostPort(o.Listen); err != nil {
-		return nil, fmt.Errorf("create admin server: admin.listen %q is not host:port; write an address like 127.0.0.1:8089: %w", o.Listen, err)
-	}
-	if o.Token == "" && !isLoopbackListen(o.Listen) {
-		return nil, fmt.Errorf("create admin server: %s is not a loopback address, so the admin API needs a token; set admin.token (e.g. ${WALHOOK_ADMIN_TOKEN}) or listen on 127.0.0.1", o.Listen)
-	}
-	if o.ShutdownTimeout <= 0 {
-		o.ShutdownTimeout = 5 * time.Second
+	if err := o.check(); err != nil {
+		return nil, fmt.Errorf("create admin server: %w", err)
 	}
 	a, err := newAuth(o.Token)
 	if err != nil {
@@ -94,6 +86,25 @@ func New(o Options) (*Server, error) {
 		s.log.Warn().Int("length", len(o.Token)).Msg("admin token is short; use at least 32 random characters (openssl rand -hex 32)")
 	}
 	return s, nil
+}
+
+// check validates the listen address against the token and fills in
+// defaults.
+func (o *Options) check() error {
+	o.Token = strings.TrimSpace(o.Token)
+	if o.Listen == "" {
+		return errors.New("listen address is empty; set admin.listen, e.g. 127.0.0.1:8089")
+	}
+	if _, _, err := net.SplitHostPort(o.Listen); err != nil {
+		return fmt.Errorf("admin.listen %q is not host:port; write an address like 127.0.0.1:8089: %w", o.Listen, err)
+	}
+	if o.Token == "" && !isLoopbackListen(o.Listen) {
+		return fmt.Errorf("%s is not a loopback address, so the admin API needs a token; set admin.token (e.g. ${WALHOOK_ADMIN_TOKEN}) or listen on 127.0.0.1", o.Listen)
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 5 * time.Second
+	}
+	return nil
 }
 
 // Handler returns the server's HTTP handler (all routes, with auth).
