@@ -601,3 +601,62 @@ func TestDispatcherBreakerParksWithoutTrying(t *testing.T) {
 		}
 	}
 }
+
+// counterValue reads a counter of reg with the given label value.
+func counterValue(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetValue() == label {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+func TestDispatcherRecordsFailures(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+		outcome string
+		check   func(Attempt) bool
+	}{
+		{"redirect", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "http://169.254.169.254/latest/meta-data/", http.StatusFound)
+		}, "redirect", func(a Attempt) bool { return a.Error == "redirect not followed (http 302)" }},
+		{"gone", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusGone) }, "http_error", Attempt.Gone},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv, _ := newServer(t, tt.handler)
+			reg := prometheus.NewRegistry()
+			var rec attemptLog
+			d, _ := runDispatcher(t, Options{Registerer: reg, Recorder: &rec})
+			settled := newSettleLog()
+			submit(t, d, settled.track(eventTo(&Endpoint{URL: srv.URL, MaxRetries: 0}, "evt_1", "")))
+			waitFor(t, "settled", func() bool { return settled.total.Load() == 1 })
+			atts := rec.snapshot()
+			if len(atts) != 1 || atts[0].Success() || !tt.check(atts[0]) {
+				t.Fatalf("attempts %+v, want one failed %s", atts, tt.name)
+			}
+			if v := counterValue(t, reg, "walhook_deliver_requests_total", tt.outcome); v != 1 {
+				t.Errorf("requests_total{outcome=%q} = %v, want 1", tt.outcome, v)
+			}
+			if v := counterValue(t, reg, "walhook_deliver_settled_total", "failed"); v != 1 {
+				t.Errorf("settled_total{how=failed} = %v, want 1", v)
+			}
+		})
+	}
+}
