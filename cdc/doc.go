@@ -51,6 +51,15 @@
 // over; the server skips transactions that committed before that point and
 // sends the interrupted one again, whole.
 //
+// A clean stop (ctx cancelled) rolls back an open transaction on the
+// Handler, reports once more, and with StreamOptions.DrainTimeout first waits
+// for in-flight work to settle, so that a restart redelivers little.
+//
+// A Handler may block to apply back-pressure, but the Stream reads and
+// reports nothing meanwhile: blocking longer than the server's
+// wal_sender_timeout (default 60s) makes the server drop the connection,
+// after which the Stream reconnects and the open transaction is sent again.
+//
 // When no transaction is open and nothing is pending, the Stream may report
 // a keepalive's WAL end, so that a slot whose tables see no writes still
 // advances; HeartbeatInterval writes a non-transactional logical message so

@@ -164,3 +164,27 @@ func TestFlushNeverPassesUnsettled(t *testing.T) {
 	pgtest.Exec(t, dsn, `SELECT pg_logical_emit_message(false, 'x', 'y')`)
 	check("idle", ^LSN(0))
 }
+
+func TestDrainOnShutdownReportsWhatSettles(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.NewDB(t)
+	start := setup(t, dsn, []string{"public.t"}, `CREATE TABLE t (id int PRIMARY KEY)`)
+	h := &trackingHandler{tr: NewTracker(start), cond: make(chan struct{})}
+	sc := &statusCounter{settled: h.tr.Settled, calls: make(chan struct{}, 1)}
+	stop := run(t, StreamOptions{DSN: dsn, Start: start, Settled: sc.Settled, StatusInterval: time.Hour, DrainTimeout: 30 * time.Second}, h)
+	pgtest.Exec(t, dsn, `INSERT INTO t VALUES (1)`)
+	txns, ends := h.waitTxns(t, 1)
+	select {
+	case <-sc.calls:
+	default:
+	}
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }()
+	sc.waitStatuses(t, 2) // draining: the Stream keeps asking
+	txns[0].Done()
+	<-stopped
+	w := &flushWatch{conn: connect(t, dsn), slot: slotFor(t, dsn)}
+	if got := w.read(t); got < ends[0] {
+		t.Fatalf("confirmed flush %s after drain, want %s", got, ends[0])
+	}
+}

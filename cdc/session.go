@@ -40,7 +40,12 @@ func (s *Stream) session(ctx context.Context, h Handler, p *progress, types *typ
 	started()
 	s.o.Logger.Info().Str("slot", s.o.Slot).Str("publication", s.o.Publication).Stringer("lsn", p.resume).Msg("replication started")
 	ss := &session{s: s, h: h, p: p, conn: conn, dec: newDecoder(types), sql: sql}
-	defer ss.finalStatus(ctx)
+	defer func() {
+		if ctx.Err() != nil {
+			ss.shutdown(ctx)
+		}
+		ss.finalStatus(ctx)
+	}()
 	return ss.run(ctx)
 }
 
@@ -184,7 +189,6 @@ func (ss *session) sendStatus(reply bool) error {
 	if err := writeStatus(ss.conn, pos, reply); err != nil {
 		return fmt.Errorf("send standby status update: %w", err)
 	}
-	ss.p.reported = pos
 	ss.s.m.flushedLSN.Set(float64(pos))
 	if ss.walEnd > pos {
 		ss.s.m.lagBytes.Set(float64(ss.walEnd - pos))
@@ -192,6 +196,33 @@ func (ss *session) sendStatus(reply bool) error {
 		ss.s.m.lagBytes.Set(0)
 	}
 	return nil
+}
+
+// shutdown rolls back the open transaction, if any, and waits up to
+// DrainTimeout for everything handed over to settle, reporting progress.
+func (ss *session) shutdown(ctx context.Context) {
+	ctx = context.WithoutCancel(ctx)
+	if ss.p.inTxn {
+		ss.p.inTxn = false
+		if err := ss.h.Rollback(ctx); err != nil {
+			ss.s.o.Logger.Warn().Err(err).Msg("rollback of the open transaction at shutdown")
+		}
+	}
+	if ss.s.o.DrainTimeout <= 0 {
+		return
+	}
+	deadline := time.After(ss.s.o.DrainTimeout)
+	poll := time.NewTicker(50 * time.Millisecond)
+	defer poll.Stop()
+	for ss.s.o.Settled(ss.p.dispatched) < ss.p.dispatched {
+		_ = ss.sendStatus(false)
+		select {
+		case <-poll.C:
+		case <-deadline:
+			ss.s.o.Logger.Warn().Stringer("dispatched", ss.p.dispatched).Msg("drain timed out; unsettled transactions will be streamed again after restart")
+			return
+		}
+	}
 }
 
 // finalStatus reports the settled position once more as the session ends.

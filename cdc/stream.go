@@ -45,6 +45,12 @@ type StreamOptions struct {
 	// is written to the source database so that its slot advances even when
 	// only other databases write WAL (default 30s; negative disables).
 	HeartbeatInterval time.Duration
+	// DrainTimeout is how long Run, once ctx ends, keeps the connection to
+	// report what becomes settled meanwhile, until everything handed over
+	// is settled (default 0: report once and return). Setting it lets the
+	// consumer finish in-flight work and spares receivers redeliveries
+	// after a clean restart.
+	DrainTimeout time.Duration
 	// Registerer receives the stream's metrics; nil registers none.
 	Registerer prometheus.Registerer
 }
@@ -77,11 +83,12 @@ type progress struct {
 	resume     LSN  // end LSN of the last Commit handed over: restart here
 	dispatched LSN  // everything before this was handed over
 	inTxn      bool // a Begin was handed over without its Commit
-	reported   LSN  // last flush position sent
 }
 
-// Run streams from the slot until ctx ends, then sends a last status update
-// and returns nil. It returns an error when the Handler returns one, or when
+// Run streams from the slot until ctx ends; then it rolls back a transaction
+// left open on the Handler, waits up to DrainTimeout for what was handed over
+// to settle, sends a last status update and returns nil. A Stream runs once
+// at a time. It returns an error when the Handler returns one, or when
 // the server refuses the stream for a reason a retry cannot fix (slot or
 // publication missing, slot invalidated, authentication). Any other failure
 // (a lost connection, the server restarting, the slot still held by a dying
@@ -92,7 +99,7 @@ func (s *Stream) Run(ctx context.Context, h Handler) error {
 	if err := validSlotName(s.o.Slot); err != nil {
 		return err
 	}
-	p := &progress{resume: s.o.Start, dispatched: s.o.Start, reported: s.o.Start}
+	p := &progress{resume: s.o.Start, dispatched: s.o.Start}
 	sql := &sqlConn{dsn: s.o.DSN}
 	defer sql.close()
 	types := newTypeResolver(sql.lookupType)
