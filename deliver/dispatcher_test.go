@@ -660,3 +660,27 @@ func TestDispatcherRecordsFailures(t *testing.T) {
 		})
 	}
 }
+
+func TestDispatcherBreakerProbesThenCloses(t *testing.T) {
+	t.Parallel()
+	h, calls := failFirst(1, "")
+	srv, _ := newServer(t, h)
+	var parked parkLog
+	const breakFor = 100 * time.Millisecond
+	d, _ := runDispatcher(t, Options{PerEndpoint: 1, BreakAfter: 1, BreakFor: breakFor, RetryQueue: parked.queue()})
+	ep := &Endpoint{URL: srv.URL, SubscriptionID: 1, MaxRetries: 3}
+	settled := newSettleLog()
+	submit(t, d, settled.track(eventTo(ep, "e0", "")))
+	waitFor(t, "e0 parked", func() bool { return settled.times("e0") == 1 })
+	opened := time.Now()
+	submit(t, d, settled.track(eventTo(ep, "e1", "")))
+	waitFor(t, "e1 parked", func() bool { return settled.times("e1") == 1 })
+	waitFor(t, "breaker time up", func() bool { return time.Since(opened) > breakFor })
+	submit(t, d, settled.track(eventTo(ep, "e2", "")))
+	submit(t, d, settled.track(eventTo(ep, "e3", "")))
+	waitFor(t, "all settled", func() bool { return settled.total.Load() == 4 })
+	ps := parked.snapshot()
+	if calls.Load() != 3 || len(ps) != 2 || ps[1].Event.ID != "e1" || ps[1].Attempts != 0 {
+		t.Fatalf("%d requests, parked %d; want e0 tried, e1 parked untried, e2 (the probe) and e3 delivered", calls.Load(), len(ps))
+	}
+}

@@ -42,10 +42,20 @@ type endpoint struct {
 }
 
 // brokenUntil returns when the endpoint's open breaker closes, or the zero
-// time when it is closed.
-func (ep *endpoint) brokenUntil(now time.Time) time.Time {
+// time when the caller may try the endpoint. Once an open breaker's time is
+// up, one caller gets to probe and the breaker stays open for the others
+// (for another breakFor) until the probe's outcome closes or reopens it.
+func (ep *endpoint) brokenUntil(now time.Time, breakFor time.Duration) time.Time {
 	u := ep.openUntil.Load()
-	if u == 0 || now.UnixNano() >= u {
+	switch {
+	case u == 0:
+		return time.Time{}
+	case now.UnixNano() < u:
+		return time.Unix(0, u)
+	case ep.openUntil.CompareAndSwap(u, now.Add(breakFor).UnixNano()):
+		return time.Time{} // the probe
+	}
+	if u = ep.openUntil.Load(); u == 0 {
 		return time.Time{}
 	}
 	return time.Unix(0, u)
@@ -56,6 +66,7 @@ func (ep *endpoint) brokenUntil(now time.Time) time.Time {
 func (ep *endpoint) note(a Attempt, breakAfter int, breakFor time.Duration) bool {
 	if a.Success() {
 		ep.fails.Store(0)
+		ep.openUntil.Store(0)
 		return false
 	}
 	if a.Permanent || breakAfter < 0 || ep.fails.Add(1) < int64(breakAfter) {
@@ -184,7 +195,7 @@ func (l *lane) pop() ([]item, time.Time) {
 	end := l.head + 1
 	parkUntil := time.Time{}
 	if l.d.durable(first) {
-		parkUntil = l.ep.brokenUntil(time.Now())
+		parkUntil = l.ep.brokenUntil(time.Now(), l.d.o.BreakFor)
 	}
 	if !parkUntil.IsZero() {
 		for end < len(l.q) && end-l.head < maxParkBatch && l.d.durable(l.q[end].ev.Endpoint) {
