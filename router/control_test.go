@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/walhook/walhook/cdc"
@@ -179,4 +180,25 @@ func join(s []string) string {
 		out += x
 	}
 	return out
+}
+
+// A big transaction in hold mode hands its events over in bounded batches.
+func TestPauseHoldBatches(t *testing.T) {
+	t.Parallel()
+	var batches []int
+	h := newHarness(t, twoSubscribersYAML, func(o *Options) {
+		o.Holder = &fakeHolder{HoldFunc: func(_ context.Context, evs []deliver.Parked) error {
+			batches = append(batches, len(evs))
+			return nil
+		}}
+		o.Pause = Pause{Paused: true, Mode: PauseHold}
+	})
+	var changes []*cdc.Change
+	for i := range holdBatch {
+		changes = append(changes, insert(users, int64(i), "a", "a@x", nil))
+	}
+	h.tx(t, 0x100, changes...)
+	if fmt.Sprint(batches) != fmt.Sprint([]int{holdBatch, holdBatch}) {
+		t.Errorf("batches %v, want two of %d", batches, holdBatch)
+	}
 }

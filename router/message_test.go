@@ -193,3 +193,27 @@ func bodies(evs []*deliver.Event) string {
 	}
 	return b.String()
 }
+
+// parseMessage never panics and either accepts a message with an event, a
+// table and a key or data, or says why not.
+func FuzzParseMessage(f *testing.F) {
+	for _, s := range []string{`{"event":"paid","table":"public.orders","key":{"id":456},"context":{"a":1}}`,
+		`{"event":"paid","table":"t","data":{"x":[1,2]}}`, `skip`, `{}`, `{"context":"x"}`, `[]`, `null`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := parseMessage(b)
+		if err != nil {
+			if !strings.Contains(err.Error(), "walhook message") {
+				t.Fatalf("error %q does not name what it checked", err)
+			}
+			return
+		}
+		if m.Event == "" || m.Table == "" || len(m.Key) == 0 && isNull(m.Data) {
+			t.Fatalf("accepted %q as %+v", b, m)
+		}
+		if m.Context != nil && !json.Valid(m.Context) {
+			t.Fatalf("context %q is not JSON", m.Context)
+		}
+	})
+}

@@ -232,10 +232,13 @@ func (r *Router) State() Pause { return *r.pause.Load() }
 // Disabled reports whether the router runs with `disabled: true`.
 func (r *Router) Disabled() bool { return r.disabled }
 
-// Begin opens a transaction in the Tracker.
-func (r *Router) Begin(_ context.Context, b *cdc.Begin) error {
+// Begin opens a transaction in the Tracker. A transaction still open
+// from a stream that stopped without Rollback (its Run returned on an
+// error or cancellation) is discarded first: it will be sent again.
+func (r *Router) Begin(ctx context.Context, b *cdc.Begin) error {
 	if r.tx.open {
-		return fmt.Errorf("begin transaction %d: transaction at %s still open", b.Xid, r.tx.commitLSN)
+		r.log.Warn().Str("lsn", r.tx.lsn).Msg("discard transaction left open by a stopped stream")
+		_ = r.Rollback(ctx)
 	}
 	r.tx.reset(b)
 	r.tx.txn = r.tracker.Open(b.CommitLSN)

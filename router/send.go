@@ -13,15 +13,15 @@ import (
 // the row of table with key through the RowReader and submits event to
 // every active subscription of the table to it. Event ids are random,
 // prefixed "evt_m_"; the payload has no "lsn" and occurred_at is now.
-// context, when given, must be a JSON object.
+// eventContext, when given, must be a JSON object.
 //
 // It returns how many events were submitted. Errors say what is wrong:
 // table not captured, unknown event, webhooks disabled or paused, no row
 // with that key, no active subscription. Events that cannot be built are
 // recorded as failed, and joined into the error, while the others are
 // still submitted. Send is safe for concurrent use with the stream.
-func (r *Router) Send(ctx context.Context, table string, key map[string]any, event string, context json.RawMessage) (int, error) {
-	ctxJSON, err := r.checkSend(table, key, event, context)
+func (r *Router) Send(ctx context.Context, table string, key map[string]any, event string, eventContext json.RawMessage) (int, error) {
+	ctxJSON, err := r.checkSend(table, key, event, eventContext)
 	if err != nil {
 		return 0, err
 	}
@@ -46,7 +46,7 @@ func (r *Router) Send(ctx context.Context, table string, key map[string]any, eve
 	return r.sendAll(ctx, subs, &o)
 }
 
-func (r *Router) checkSend(table string, key map[string]any, event string, context json.RawMessage) (json.RawMessage, error) {
+func (r *Router) checkSend(table string, key map[string]any, event string, eventContext json.RawMessage) (json.RawMessage, error) {
 	switch {
 	case table == r.controlTable || r.subTables[table]:
 		return nil, fmt.Errorf("send %s: %s is walhook's own table and never sends webhooks", event, table)
@@ -63,7 +63,7 @@ func (r *Router) checkSend(table string, key map[string]any, event string, conte
 	case len(key) == 0:
 		return nil, fmt.Errorf(`send %s: a key is required, e.g. {"id":456}`, event)
 	}
-	ctxJSON, err := compactObject(context)
+	ctxJSON, err := compactObject(eventContext)
 	if err != nil {
 		return nil, fmt.Errorf("send %s: context: %w", event, err)
 	}
