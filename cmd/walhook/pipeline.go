@@ -80,17 +80,25 @@ func (p *pipeline) prepareState(ctx context.Context) error {
 // replication side.
 func (p *pipeline) run(ctx context.Context) error {
 	log := p.lg.For("walhook")
-	disp, err := deliver.NewDispatcher(deliver.Options{
-		Concurrency:      p.cfg.Delivery.Concurrency,
-		PerEndpoint:      p.cfg.Delivery.PerEndpointConcurrency,
-		MaxResponseBytes: p.cfg.Delivery.MaxResponseBytes,
+	client, err := deliver.NewClient(deliver.ClientOptions{
 		AllowNetworks:    p.cfg.Delivery.AllowNetworks,
-		DrainTimeout:     drainTimeout,
-		Recorder:         p.db,
-		RetryQueue:       p.db,
-		Logger:           p.lg.For("deliver"),
-		Registerer:       p.reg,
+		MaxResponseBytes: p.cfg.Delivery.MaxResponseBytes,
+		MaxConnsPerHost:  p.cfg.Delivery.PerEndpointConcurrency,
+		MaxIdleConns:     p.cfg.Delivery.Concurrency,
 		Version:          version,
+	})
+	if err != nil {
+		return usageError{fmt.Errorf("delivery settings: %w", err)}
+	}
+	disp, err := deliver.NewDispatcher(deliver.Options{
+		Client:       client,
+		Concurrency:  p.cfg.Delivery.Concurrency,
+		PerEndpoint:  p.cfg.Delivery.PerEndpointConcurrency,
+		DrainTimeout: drainTimeout,
+		Recorder:     p.db,
+		RetryQueue:   p.db,
+		Logger:       p.lg.For("deliver"),
+		Registerer:   p.reg,
 	})
 	if err != nil {
 		return usageError{fmt.Errorf("delivery settings: %w", err)}
@@ -103,6 +111,7 @@ func (p *pipeline) run(ctx context.Context) error {
 	defer stopBG()
 	bg, bgCtx := errgroup.WithContext(bgCtx)
 	bg.Go(func() error { return p.db.RunRecorder(bgCtx) })
+	bg.Go(func() error { return p.db.RunRetries(bgCtx, client, store.RetryOptions{}) })
 
 	fg, fgCtx := errgroup.WithContext(ctx)
 	dispCtx, stopDisp := context.WithCancel(context.WithoutCancel(fgCtx))
@@ -123,10 +132,22 @@ func (p *pipeline) run(ctx context.Context) error {
 	return err
 }
 
-// lead prepares the slot and streams from it until ctx ends.
+// lead waits for the leader lock of the slot, then prepares the slot and
+// streams from it until ctx ends.
 func (p *pipeline) lead(ctx context.Context, log zerolog.Logger) error {
+	log.Info().Str("slot", p.cfg.Source.Slot).Msg("waiting for the leader lock")
+	release, err := p.db.AcquireLeader(ctx, p.cfg.Source.Slot)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	defer release()
+	log.Info().Str("slot", p.cfg.Source.Slot).Msg("leader lock held")
 	tables := p.publishedTables()
-	start, err := cdc.Prepare(ctx, p.cfg.Source.DSN, cdc.SetupOptions{
+	var start cdc.LSN
+	start, err = cdc.Prepare(ctx, p.cfg.Source.DSN, cdc.SetupOptions{
 		Slot:        p.cfg.Source.Slot,
 		Publication: p.cfg.Source.Publication,
 		Tables:      tables,
