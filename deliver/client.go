@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -143,17 +142,20 @@ func (c *Client) Send(ctx context.Context, events []*Event) []Attempt {
 
 // do performs the request and returns the shared outcome.
 func (c *Client) do(ctx context.Context, events []*Event, now time.Time) Attempt {
-	req, err := c.request(ctx, events, now)
-	if err != nil {
-		return Attempt{Error: err.Error(), Permanent: true}
+	if len(events) == 0 || events[0].Endpoint == nil {
+		return Attempt{Error: "send: no event or no endpoint", Permanent: true}
 	}
 	timeout := events[0].Endpoint.Timeout
 	if timeout <= 0 {
 		timeout = c.timeout
 	}
-	tctx, cancel := context.WithTimeout(req.Context(), timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	resp, err := c.http.Do(req.WithContext(tctx))
+	req, err := c.request(ctx, events, now)
+	if err != nil {
+		return Attempt{Error: err.Error(), Permanent: true}
+	}
+	resp, err := c.http.Do(req)
 	if err != nil {
 		msg, permanent := classify(err)
 		return Attempt{Error: msg, Permanent: permanent}
@@ -163,9 +165,6 @@ func (c *Client) do(ctx context.Context, events []*Event, now time.Time) Attempt
 
 // request builds the signed POST for events.
 func (c *Client) request(ctx context.Context, events []*Event, now time.Time) (*http.Request, error) {
-	if len(events) == 0 || events[0].Endpoint == nil {
-		return nil, errors.New("send: no event or no endpoint")
-	}
 	ep := events[0].Endpoint
 	id, body := events[0].ID, events[0].Body
 	if len(events) > 1 {
