@@ -1,0 +1,26 @@
+package store
+
+// queries are the hot SQL statements, rendered for the schema once at Open.
+type queries struct {
+	subscriptionStats string
+	subscriberStats   string
+	park              string
+	claim             string
+	unlock            string
+	deleteRow         string
+	reschedule        string
+	stillParked       string
+}
+
+func renderQueries(render func(string) string) queries {
+	return queries{
+		subscriptionStats: render(subscriptionStatsSQL),
+		subscriberStats:   render(subscriberStatsSQL),
+		park:              render(parkSQL),
+		claim:             render(claimSQL),
+		unlock:            render(unlockSQL),
+		deleteRow:         render(deleteRowSQL),
+		reschedule:        render(rescheduleSQL),
+		stillParked:       render(stillParkedSQL),
+	}
+}

@@ -1,0 +1,380 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/walhook/walhook/deliver"
+	"golang.org/x/sync/errgroup"
+)
+
+// Sender makes one HTTP attempt for events sharing one Endpoint and returns
+// one Attempt per event, in order (deliver.Client).
+type Sender interface {
+	Send(ctx context.Context, events []*deliver.Event) []deliver.Attempt
+}
+
+// RetryOptions tune RunRetries. The zero value is usable.
+type RetryOptions struct {
+	// Poll is how often an idle worker looks for due rows (default 1s);
+	// Park, ReleaseHeld, Redeliver and re-enabling wake it at once.
+	Poll time.Duration
+	// Batch is the most rows claimed per round (default 200).
+	Batch int
+	// Concurrency bounds requests in flight (default 16).
+	Concurrency int
+	// Lease is how long claimed rows stay locked to this worker (default
+	// 5m). A round that outlives it stops sending and leaves the rest to
+	// the next round, so two workers never post one row at once.
+	Lease time.Duration
+	// Refresh is how often the per-row order set is reloaded from the
+	// table (default 10s).
+	Refresh time.Duration
+}
+
+func (o RetryOptions) withDefaults() RetryOptions {
+	if o.Poll <= 0 {
+		o.Poll = time.Second
+	}
+	if o.Batch <= 0 {
+		o.Batch = 200
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 16
+	}
+	if o.Lease <= 0 {
+		o.Lease = 5 * time.Minute
+	}
+	if o.Refresh <= 0 {
+		o.Refresh = 10 * time.Second
+	}
+	return o
+}
+
+// maxRetryWait caps the delay a Retry-After header may ask for.
+const maxRetryWait = 24 * time.Hour
+
+// claimSQL locks due rows for this worker: pending, due, not leased to a
+// live worker, of an active subscription of an active subscriber, and for
+// ordered subscriptions only the head of its (subscription, order key) —
+// no row of that key with a lower seq still waits — so per-row order holds
+// across retries. SKIP LOCKED lets every walhook process claim at once.
+const claimSQL = `WITH due AS (
+    SELECT q.id FROM {{schema}}.retry_queue q
+    JOIN {{schema}}.subscriptions sn ON sn.id = q.subscription_id
+    JOIN {{schema}}.subscribers sb ON sb.id = sn.subscriber_id
+    WHERE q.status = 'pending' AND q.next_attempt_at <= now()
+      AND (q.locked_until IS NULL OR q.locked_until < now())
+      AND sb.is_active AND sn.is_active
+      AND (q.order_key = '' OR sb.unordered OR NOT EXISTS (
+          SELECT 1 FROM {{schema}}.retry_queue e
+          WHERE e.subscription_id = q.subscription_id AND e.order_key = q.order_key
+            AND e.seq < q.seq AND e.status IN ('pending', 'held', 'disabled')))
+    ORDER BY q.next_attempt_at
+    LIMIT $1
+    FOR UPDATE OF q SKIP LOCKED
+)
+UPDATE {{schema}}.retry_queue q
+SET locked_by = $2, locked_until = now() + $3::interval, updated_at = now()
+FROM due WHERE q.id = due.id
+RETURNING q.id, q.event_id, q.subscription_id, q.event_name, q.table_name, q.order_key,
+          q.payload, q.attempts, q.commit_time`
+
+// claimed is one row this worker holds.
+type claimed struct {
+	id         int64
+	event      deliver.Event
+	attempts   int
+	commitTime *time.Time
+}
+
+// RunRetries works the retry queue until ctx is cancelled, then finishes
+// the requests in flight and returns nil. Every walhook process may run it:
+// rows are claimed with FOR UPDATE SKIP LOCKED and leased, so two workers
+// never post one row at once. Each claimed row is posted with its
+// subscriber's current settings (URL, secrets, headers, timeout); the
+// attempt is recorded (delivery log, counters, auto-disable); a success
+// deletes the row; a failure schedules the next attempt (retry_delay
+// doubled per attempt with jitter, or Retry-After when longer) or, after
+// max_retries retries or a permanent failure, marks it 'failed' to wait for
+// Redeliver.
+func (db *DB) RunRetries(ctx context.Context, s Sender, o RetryOptions) error {
+	o = o.withDefaults()
+	refresh := time.NewTicker(o.Refresh)
+	defer refresh.Stop()
+	poll := time.NewTimer(0)
+	defer poll.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-refresh.C:
+			if err := db.RefreshParked(ctx); err != nil && ctx.Err() == nil {
+				db.log.Warn().Err(err).Msg("refresh parked rows")
+			}
+			continue
+		case <-poll.C:
+		case <-db.wakeCh:
+		}
+		n, err := db.retryRound(ctx, s, o)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			db.log.Warn().Err(err).Msg("retry round")
+			poll.Reset(o.Poll)
+		case n == o.Batch:
+			poll.Reset(0) // more may be due
+		default:
+			poll.Reset(o.Poll)
+		}
+	}
+}
+
+// wake nudges an idle RunRetries.
+func (db *DB) wake() {
+	select {
+	case db.wakeCh <- struct{}{}:
+	default:
+	}
+}
+
+// retryRound claims up to o.Batch due rows, posts them and settles them. It
+// returns how many rows it claimed.
+func (db *DB) retryRound(ctx context.Context, s Sender, o RetryOptions) (int, error) {
+	start := time.Now()
+	rows, err := db.claim(ctx, o)
+	if err != nil || len(rows) == 0 {
+		return 0, err
+	}
+	// The round must end before the lease does; it outlives ctx so that
+	// requests in flight at shutdown finish and are settled.
+	rctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), start.Add(o.Lease-o.Lease/10))
+	defer cancel()
+	eps, err := db.currentEndpoints(rctx, rows)
+	if err != nil {
+		db.unlock(rctx, rows)
+		return len(rows), err
+	}
+	results := db.post(rctx, s, o, rows, eps)
+	return len(rows), db.settle(rctx, rows, results)
+}
+
+func (db *DB) claim(ctx context.Context, o RetryOptions) ([]*claimed, error) {
+	rows, err := db.pool.Query(ctx, db.q.claim, o.Batch, db.opts.WorkerID, o.Lease)
+	if err != nil {
+		return nil, fmt.Errorf("claim due retry rows: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*claimed, error) {
+		c := &claimed{}
+		var subID int64
+		err := r.Scan(&c.id, &c.event.ID, &subID, &c.event.Name, &c.event.Table, &c.event.OrderKey,
+			&c.event.Body, &c.attempts, &c.commitTime)
+		c.event.Endpoint = &deliver.Endpoint{SubscriptionID: subID}
+		if c.commitTime != nil {
+			c.event.CommitTime = *c.commitTime
+		}
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim due retry rows: %w", err)
+	}
+	return out, nil
+}
+
+// currentEndpoints reads the claimed rows' subscriptions as they are now
+// and points each row's event at its subscription's endpoint.
+func (db *DB) currentEndpoints(ctx context.Context, rows []*claimed) (map[int64]*deliver.Endpoint, error) {
+	ids := make([]int64, 0, len(rows))
+	for _, r := range rows {
+		ids = append(ids, r.event.Endpoint.SubscriptionID)
+	}
+	subs, err := db.loadSubscriptions(ctx, `WHERE sn.id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read subscriptions of retry rows: %w", err)
+	}
+	eps := make(map[int64]*deliver.Endpoint, len(subs))
+	for _, s := range subs {
+		eps[s.ID] = s.Endpoint
+	}
+	for _, r := range rows {
+		r.event.Endpoint = eps[r.event.Endpoint.SubscriptionID]
+	}
+	return eps, nil
+}
+
+// post sends the rows grouped by subscription in requests of at most the
+// endpoint's batch size, o.Concurrency at once. A row whose request could
+// not start before the round's deadline gets no attempt (nil).
+func (db *DB) post(ctx context.Context, s Sender, o RetryOptions, rows []*claimed, eps map[int64]*deliver.Endpoint) map[*claimed]*deliver.Attempt {
+	var mu sync.Mutex
+	out := make(map[*claimed]*deliver.Attempt, len(rows))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(o.Concurrency)
+	for _, chunk := range chunks(rows, eps) {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			if gctx.Err() != nil {
+				return nil
+			}
+			evs := make([]*deliver.Event, len(chunk))
+			for i, c := range chunk {
+				evs[i] = &c.event
+			}
+			atts := s.Send(gctx, evs)
+			mu.Lock()
+			for i := range atts {
+				if i < len(chunk) {
+					a := atts[i]
+					out[chunk[i]] = &a
+				}
+			}
+			mu.Unlock()
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return out
+}
+
+// chunks groups rows by subscription into requests of at most batch size.
+// Rows whose subscription is gone (nil Endpoint) are left out.
+func chunks(rows []*claimed, eps map[int64]*deliver.Endpoint) [][]*claimed {
+	bySub := map[*deliver.Endpoint][]*claimed{}
+	var order []*deliver.Endpoint
+	for _, r := range rows {
+		ep := r.event.Endpoint
+		if ep == nil {
+			continue
+		}
+		if _, ok := bySub[ep]; !ok {
+			order = append(order, ep)
+		}
+		bySub[ep] = append(bySub[ep], r)
+	}
+	var out [][]*claimed
+	for _, ep := range order {
+		group, size := bySub[ep], max(ep.BatchSize, 1)
+		for len(group) > 0 {
+			n := min(size, len(group))
+			out = append(out, group[:n:n])
+			group = group[n:]
+		}
+	}
+	return out
+}
+
+// settle records each attempt and updates its row: deleted on success,
+// rescheduled or failed otherwise, unlocked when it got no attempt.
+func (db *DB) settle(ctx context.Context, rows []*claimed, results map[*claimed]*deliver.Attempt) error {
+	b := &pgx.Batch{}
+	var done []*claimed // rows that no longer block their key
+	for _, r := range rows {
+		a := results[r]
+		if a == nil {
+			b.Queue(db.q.unlock, []int64{r.id}, db.opts.WorkerID)
+			continue
+		}
+		a.Number = r.attempts + 1
+		db.Record(*a)
+		if a.Success() {
+			b.Queue(db.q.deleteRow, r.id, db.opts.WorkerID)
+			done = append(done, r)
+			continue
+		}
+		status, next := db.schedule(r, a)
+		if status == "failed" {
+			done = append(done, r)
+		}
+		b.Queue(db.q.reschedule, r.id, db.opts.WorkerID, status, next, cleanText(a.Error, 4096), statusOrNil(a.Status))
+	}
+	if err := db.pool.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("settle retry rows: %w", err)
+	}
+	return db.forgetDelivered(ctx, done)
+}
+
+// schedule decides what happens to a row after a failed attempt.
+func (db *DB) schedule(r *claimed, a *deliver.Attempt) (string, time.Time) {
+	ep := r.event.Endpoint
+	made := r.attempts + 1
+	if a.Permanent || made >= 1+ep.MaxRetries {
+		return "failed", time.Now()
+	}
+	d := deliver.RetryInterval(ep, made)
+	if a.RetryAfter > d {
+		d = min(a.RetryAfter, maxRetryWait)
+	}
+	return "pending", time.Now().Add(d)
+}
+
+func statusOrNil(s int) any {
+	if s == 0 {
+		return nil
+	}
+	return int32(s)
+}
+
+// unlock releases rows without an attempt.
+func (db *DB) unlock(ctx context.Context, rows []*claimed) {
+	ids := make([]int64, len(rows))
+	for i, r := range rows {
+		ids[i] = r.id
+	}
+	if _, err := db.pool.Exec(ctx, db.q.unlock, ids, db.opts.WorkerID); err != nil {
+		db.log.Warn().Err(err).Msg("unlock retry rows (their lease will expire)")
+	}
+}
+
+// forgetDelivered drops from the per-row order set the keys of rows that
+// no longer block, when no other row of the key does.
+func (db *DB) forgetDelivered(ctx context.Context, done []*claimed) error {
+	var subs []int64
+	var keys []string
+	for _, r := range done {
+		if r.event.OrderKey != "" && r.event.Endpoint != nil {
+			subs = append(subs, r.event.Endpoint.SubscriptionID)
+			keys = append(keys, r.event.OrderKey)
+		}
+	}
+	if len(subs) == 0 {
+		return nil
+	}
+	v := db.parked.current()
+	rows, err := db.pool.Query(ctx, db.q.stillParked, subs, keys)
+	if err != nil {
+		return fmt.Errorf("check remaining parked rows: %w", err)
+	}
+	still := map[parkKey]bool{}
+	var k parkKey
+	_, err = pgx.ForEachRow(rows, []any{&k.sub, &k.key}, func() error {
+		still[k] = true
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("check remaining parked rows: %w", err)
+	}
+	for i := range subs {
+		if k := (parkKey{subs[i], keys[i]}); !still[k] {
+			db.parked.removeUnlessNewer(k, v)
+		}
+	}
+	return nil
+}
+
+const (
+	unlockSQL = `UPDATE {{schema}}.retry_queue SET locked_by = NULL, locked_until = NULL
+WHERE id = ANY($1) AND locked_by = $2`
+	deleteRowSQL  = `DELETE FROM {{schema}}.retry_queue WHERE id = $1 AND locked_by = $2`
+	rescheduleSQL = `UPDATE {{schema}}.retry_queue SET
+    attempts = attempts + 1, status = CASE WHEN status = 'pending' THEN $3 ELSE status END,
+    next_attempt_at = $4, last_error = $5, last_status = $6,
+    locked_by = NULL, locked_until = NULL, updated_at = now()
+WHERE id = $1 AND locked_by = $2`
+	stillParkedSQL = `SELECT DISTINCT q.subscription_id, q.order_key FROM {{schema}}.retry_queue q
+JOIN unnest($1::bigint[], $2::text[]) AS k(sub, key) ON q.subscription_id = k.sub AND q.order_key = k.key
+WHERE q.status IN ('pending', 'held', 'disabled')`
+)
