@@ -486,7 +486,7 @@ func TestDispatcherMaxWaitKeepsRowOrderBehindInFlight(t *testing.T) {
 		w.WriteHeader(503)
 	})
 	var parked parkLog
-	d, _ := runDispatcher(t, Options{PerEndpoint: 1, MaxWait: 20 * time.Millisecond, RetryQueue: parked.queue()})
+	d, _ := runDispatcher(t, Options{PerEndpoint: 1, MaxWait: 250 * time.Millisecond, RetryQueue: parked.queue()})
 	ep := &Endpoint{URL: srv.URL, SubscriptionID: 1, MaxRetries: 3}
 	settled := newSettleLog()
 	submit(t, d, settled.track(eventTo(ep, "a", "k")))
@@ -546,7 +546,7 @@ func TestDispatcherQueueFullKeepsRowOrder(t *testing.T) {
 		<-release
 	})
 	var parked parkLog
-	d, _ := runDispatcher(t, Options{PerEndpoint: 1, QueueSize: 1, MaxWait: 20 * time.Millisecond, RetryQueue: parked.queue()})
+	d, _ := runDispatcher(t, Options{PerEndpoint: 1, QueueSize: 1, MaxWait: 250 * time.Millisecond, RetryQueue: parked.queue()})
 	ep := &Endpoint{URL: srv.URL, SubscriptionID: 1}
 	settled := newSettleLog()
 	submit(t, d, settled.track(eventTo(ep, "a", "k")))
