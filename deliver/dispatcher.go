@@ -58,8 +58,9 @@ type Options struct {
 	// RetryQueue parks events durably (may be nil: then failed attempts
 	// are retried in memory and Submit blocks on a full endpoint queue).
 	RetryQueue RetryQueue
-	// Logger is the parent logger; the dispatcher logs with
-	// component=deliver.
+	// Logger is the dispatcher's logger, already naming its component
+	// (the caller's per-component logger). Messages are constant; no
+	// secret or payload is logged.
 	Logger zerolog.Logger
 	// Registerer receives the dispatcher's collectors (may be nil).
 	Registerer prometheus.Registerer
