@@ -55,6 +55,8 @@ type Event struct {
 	// Settle is called exactly once, when the event is settled: delivered
 	// with a 2xx, durably parked for retry, or deliberately dropped. It may
 	// be nil. The dispatcher calls it from its own goroutines, sometimes
-	// with a lane locked: it must be quick and must not call Submit.
+	// with a lane locked, or from Submit's caller before Submit returns
+	// (an event parked at Submit): it must be quick, must not call Submit
+	// and must not take a lock held around Submit.
 	Settle func()
 }
