@@ -108,10 +108,21 @@ func parseNetwork(s string) (netip.Prefix, error) {
 	return pfx.Masked(), nil
 }
 
+// nat64 is the well-known NAT64 prefix: its addresses reach the IPv4
+// address in their last 32 bits.
+var nat64 = netip.MustParsePrefix("64:ff9b::/96")
+
 // Check returns nil when a connection to addr is allowed and a
-// *PolicyError otherwise. IPv4-mapped IPv6 addresses are judged as IPv4.
+// *PolicyError otherwise. IPv4-mapped and NAT64 (64:ff9b::/96) IPv6
+// addresses are judged by the IPv4 address they reach.
 func (p *Policy) Check(addr netip.Addr) error {
 	addr = addr.Unmap().WithZone("")
+	if nat64.Contains(addr) && !p.allows(addr) {
+		b := addr.As16()
+		if err := p.Check(netip.AddrFrom4([4]byte(b[12:]))); err != nil {
+			return err
+		}
+	}
 	for _, m := range metadataAddrs {
 		if addr == m {
 			if p.listsExactly(addr) {

@@ -45,6 +45,10 @@ func TestPolicyCheck(t *testing.T) {
 		{"fd00:ec2::254", []string{"fd00:ec2::254/128"}, ""},
 		{"100.100.100.200", []string{"100.64.0.0/10"}, "metadata"},
 		{"100.100.100.201", []string{"100.64.0.0/10"}, ""},
+		{"64:ff9b::a9fe:a9fe", nil, "metadata"},
+		{"64:ff9b::7f00:1", nil, "loopback"},
+		{"64:ff9b::5db8:d822", nil, ""},
+		{"64:ff9b::7f00:1", []string{"64:ff9b::/96"}, ""},
 	}
 	for _, tt := range tests {
 		p, err := NewPolicy(tt.allow)
