@@ -21,7 +21,8 @@ type Attempt struct {
 	Error string
 	At    time.Time
 	// RetryAfter is the delay the receiver asked for with a Retry-After
-	// header (seconds or an HTTP date), 0 when it sent none.
+	// header (seconds or an HTTP date), at most an hour; 0 when it sent
+	// none or the attempt succeeded.
 	RetryAfter time.Duration
 	// Permanent marks a failure that retrying cannot fix until the
 	// configuration changes: refused by the network policy, a malformed
