@@ -103,6 +103,9 @@ type claimed struct {
 // Redeliver.
 func (db *DB) RunRetries(ctx context.Context, s Sender, o RetryOptions) error {
 	o = o.withDefaults()
+	if err := db.RefreshParked(ctx); err != nil && ctx.Err() == nil {
+		db.log.Warn().Err(err).Msg("refresh parked rows")
+	}
 	refresh := time.NewTicker(o.Refresh)
 	defer refresh.Stop()
 	poll := time.NewTimer(0)
@@ -378,3 +381,45 @@ WHERE id = $1 AND locked_by = $2`
 JOIN unnest($1::bigint[], $2::text[]) AS k(sub, key) ON q.subscription_id = k.sub AND q.order_key = k.key
 WHERE q.status IN ('pending', 'held', 'disabled')`
 )
+
+// RedeliverFilter selects failed rows for Redeliver; zero fields match all.
+type RedeliverFilter struct {
+	SubscriberID   int64
+	SubscriptionID int64
+	EventID        string
+	// Since keeps rows created at or after it.
+	Since time.Time
+}
+
+// Redeliver puts failed retry rows (exhausted or permanently failed) back
+// to pending, due now, with a fresh attempt budget. It returns how many
+// rows it released.
+func (db *DB) Redeliver(ctx context.Context, f RedeliverFilter) (int64, error) {
+	var since *time.Time
+	if !f.Since.IsZero() {
+		since = &f.Since
+	}
+	rows, err := db.pool.Query(ctx, db.render(`UPDATE {{schema}}.retry_queue SET
+    status = 'pending', attempts = 0, next_attempt_at = now(), locked_by = NULL, locked_until = NULL, updated_at = now()
+WHERE status = 'failed'
+  AND ($1 = 0 OR subscriber_id = $1) AND ($2 = 0 OR subscription_id = $2)
+  AND ($3 = '' OR event_id = $3) AND ($4::timestamptz IS NULL OR created_at >= $4)
+RETURNING subscription_id, order_key`), f.SubscriberID, f.SubscriptionID, f.EventID, since)
+	if err != nil {
+		return 0, fmt.Errorf("redeliver failed events: %w", err)
+	}
+	var keys []parkKey
+	var k parkKey
+	_, err = pgx.ForEachRow(rows, []any{&k.sub, &k.key}, func() error {
+		if k.key != "" {
+			keys = append(keys, k)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("redeliver failed events: %w", err)
+	}
+	db.parked.add(keys)
+	db.wake()
+	return rows.CommandTag().RowsAffected(), nil
+}
