@@ -34,13 +34,28 @@ type pipeline struct {
 	stream  *cdc.Stream
 	leader  func()
 	leading chan struct{} // closed once this process holds the slot
+	opts    pipelineOptions
+}
+
+// pipelineOptions are settings that do not come from the configuration
+// file; `walhook bench` uses them to compare variants.
+type pipelineOptions struct {
+	// noDeliveryLog turns delivery-log rows off
+	// (store.Options.DisableDeliveryLog); counters stay on.
+	noDeliveryLog bool
 }
 
 // runPipeline runs walhook on cfg until ctx ends, then shuts down in order:
 // stop reading the WAL, drain deliveries, report the final settled
 // position, flush the delivery log, close the state database.
 func runPipeline(ctx context.Context, cfg *config.Config, lg *logging) error {
-	p := &pipeline{cfg: cfg, lg: lg, reg: prometheus.NewRegistry(), leading: make(chan struct{})}
+	return runPipelineWith(ctx, cfg, lg, pipelineOptions{})
+}
+
+// runPipelineWith is runPipeline with settings from outside the
+// configuration file.
+func runPipelineWith(ctx context.Context, cfg *config.Config, lg *logging, opts pipelineOptions) error {
+	p := &pipeline{cfg: cfg, lg: lg, reg: prometheus.NewRegistry(), leading: make(chan struct{}), opts: opts}
 	p.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := p.prepareState(ctx); err != nil {
 		return err
@@ -59,6 +74,8 @@ func (p *pipeline) prepareState(ctx context.Context) error {
 		Logger:   p.lg.For("store"),
 		CacheTTL: p.cfg.Cache.TTL,
 		Tables:   p.cfg.Tables,
+
+		DisableDeliveryLog: p.opts.noDeliveryLog,
 	})
 	if err != nil {
 		return fmt.Errorf("open state database: %w", err)
