@@ -1,0 +1,575 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/spf13/cobra"
+
+	"github.com/walhook/walhook/config"
+	"github.com/walhook/walhook/deliver"
+	"github.com/walhook/walhook/internal/pgcluster"
+)
+
+func init() { commands = append(commands, newBenchCmd) }
+
+// benchName names everything bench creates in a database: slot,
+// publication and state schema, apart from a real walhook's.
+const benchName = "walhook_bench"
+
+// benchFlags are the options of `walhook bench`.
+type benchFlags struct {
+	table         string
+	event         string
+	objectCount   int
+	concurrency   int
+	measure       bool
+	timeout       time.Duration
+	warmup        int
+	batches       int
+	batchDelay    time.Duration
+	rate          float64
+	json          bool
+	dsn           string
+	targetURL     string
+	batchSize     int
+	txSize        int
+	deliveryLog   string
+	downEndpoint  bool
+	failRate      float64
+	repeat        int
+	inProcessRecv bool
+	progress      bool
+}
+
+func newBenchCmd(g *globalFlags) *cobra.Command {
+	f := &benchFlags{}
+	c := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure walhook end to end: rows written, webhooks delivered, latency, CPU and memory",
+		Long: `bench writes rows into a table, runs walhook in this process, delivers the
+webhooks to a built-in receiver on loopback (in a process of its own, verifying
+every signature) and reports send throughput, delivered events/s, commit-to-
+receipt latency percentiles (the payload's occurred_at against the time of
+receipt), success and failure rates, error categories, requests in flight, and
+the CPU time and peak memory of the walhook process during the burst.
+
+Without --dsn it starts a throwaway PostgreSQL cluster like 'walhook dev'.
+With --dsn it uses that database: it creates the table (or empties one that an
+earlier bench created; it refuses any other), and uses its own slot,
+publication and state schema named walhook_bench, dropped again at the end.
+
+It exits non-zero when events are still missing at --timeout.`,
+		Example: `  walhook bench --object-count 100000 --tx-size 100
+  walhook bench --object-count 100000 --tx-size 100 --batch-size 50
+  walhook bench --rate 1000 --tx-size 1 --object-count 10000 --json
+  walhook bench --event updated --object-count 20 --batches 5 --batch-delay 2s`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flag("log-level").Changed && os.Getenv("WALHOOK_LOG_LEVEL") == "" {
+				g.logLevel = "warn"
+			}
+			if !cmd.Flag("log-format").Changed && os.Getenv("WALHOOK_LOG_FORMAT") == "" {
+				g.logFormat = "console"
+			}
+			return runBench(cmd.Context(), g, f, cmd.OutOrStdout())
+		},
+	}
+	fl := c.Flags()
+	fl.StringVar(&f.table, "table", "public.walhook_bench", "table to write rows into (created if missing)")
+	fl.StringVar(&f.event, "event", "created", "event to measure: created (inserts), updated (updates) or deleted (deletes)")
+	fl.IntVar(&f.objectCount, "object-count", 10000, "rows written per batch")
+	fl.IntVar(&f.concurrency, "concurrent-webhooks", 16, "webhook requests in flight per endpoint at most")
+	fl.BoolVar(&f.measure, "measure-delivery", true, "wait for every webhook and measure delivery (false: measure writing only)")
+	fl.DurationVar(&f.timeout, "timeout", 2*time.Minute, "how long to wait for the webhooks of one run")
+	fl.IntVar(&f.warmup, "warmup", 0, "rows written and delivered before measuring (--warmup alone: 2000)")
+	fl.Lookup("warmup").NoOptDefVal = "2000"
+	fl.IntVar(&f.batches, "batches", 1, "number of batches of --object-count rows per run")
+	fl.DurationVar(&f.batchDelay, "batch-delay", 0, "pause between batches")
+	fl.Float64Var(&f.rate, "rate", 0, "pace writing at this many rows per second (0: as fast as possible)")
+	fl.BoolVar(&f.json, "json", false, "print the report as JSON")
+	fl.StringVar(&f.dsn, "dsn", "", "use this database instead of a throwaway cluster")
+	fl.StringVar(&f.targetURL, "target-url", "", "deliver to this bench receiver URL (another 'walhook bench-receiver') instead of starting one")
+	fl.IntVar(&f.batchSize, "batch-size", 1, "events per request at most (the subscriber's batch_size)")
+	fl.IntVar(&f.txSize, "tx-size", 100, "rows per transaction")
+	fl.StringVar(&f.deliveryLog, "delivery-log", "on", "write the delivery log: on or off")
+	fl.BoolVar(&f.downEndpoint, "down-endpoint", false, "add a second subscriber whose endpoint refuses connections")
+	fl.Float64Var(&f.failRate, "fail-rate", 0, "share of requests the built-in receiver answers 503, 0 to 1")
+	fl.IntVar(&f.repeat, "repeat", 1, "measured runs; the report gives each and their median")
+	fl.BoolVar(&f.inProcessRecv, "receiver-in-process", false, "run the built-in receiver in this process (its CPU then counts as walhook's)")
+	fl.BoolVar(&f.progress, "progress", true, "draw a progress bar when stderr is a terminal")
+	return c
+}
+
+// check validates the flags.
+func (f *benchFlags) check() error {
+	var bad []string
+	if !strings.Contains(f.table, ".") {
+		f.table = "public." + f.table
+	}
+	switch {
+	case f.event != "created" && f.event != "updated" && f.event != "deleted":
+		bad = append(bad, fmt.Sprintf("--event %q: write created, updated or deleted", f.event))
+	case f.objectCount < 1 || f.batches < 1 || f.repeat < 1:
+		bad = append(bad, "--object-count, --batches and --repeat must be at least 1")
+	case f.concurrency < 1 || f.batchSize < 1 || f.txSize < 1:
+		bad = append(bad, "--concurrent-webhooks, --batch-size and --tx-size must be at least 1")
+	case f.warmup < 0 || f.rate < 0 || f.timeout <= 0 || f.batchDelay < 0:
+		bad = append(bad, "--warmup, --rate and --batch-delay must not be negative, --timeout must be positive")
+	case f.failRate < 0 || f.failRate >= 1:
+		bad = append(bad, fmt.Sprintf("--fail-rate %g: write a share from 0 up to (not including) 1, e.g. 0.1", f.failRate))
+	case f.deliveryLog != "on" && f.deliveryLog != "off":
+		bad = append(bad, fmt.Sprintf("--delivery-log %q: write on or off", f.deliveryLog))
+	case f.targetURL != "" && f.failRate > 0:
+		bad = append(bad, "--fail-rate applies to the built-in receiver: start the one at --target-url with 'walhook bench-receiver --fail-rate'")
+	}
+	if len(bad) > 0 {
+		return usagef("%s", strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// rowsPerRun is how many rows one measured run writes.
+func (f *benchFlags) rowsPerRun() int { return f.objectCount * f.batches }
+
+// benchEnv is what a bench run works with.
+type benchEnv struct {
+	f        *benchFlags
+	dsn      string
+	conn     *pgx.Conn
+	writer   *benchWriter
+	sink     *benchSink
+	secret   string
+	rss      rssPeak
+	progress *progressLine
+	nextRow  int // first row (sequence number or id) not written yet
+}
+
+func runBench(ctx context.Context, g *globalFlags, f *benchFlags, out io.Writer) error {
+	if err := f.check(); err != nil {
+		return err
+	}
+	lg, err := g.newLogging(os.Stderr)
+	if err != nil {
+		return err
+	}
+	e := &benchEnv{f: f, secret: deliver.GenerateSecret(), nextRow: 1, progress: newProgressLine(os.Stderr, f.progress)}
+	cleanup, err := e.openDatabase(ctx)
+	defer cleanup()
+	if err != nil {
+		return err
+	}
+	if err := e.startSink(ctx); err != nil {
+		return err
+	}
+	defer e.sink.Close()
+	rep, err := e.measure(ctx, lg)
+	if rep == nil {
+		return err
+	}
+	if f.json {
+		if werr := rep.writeJSON(out); werr != nil {
+			return werr
+		}
+	} else {
+		rep.writeText(out)
+	}
+	if err != nil {
+		return err
+	}
+	if rep.Median.Missing > 0 {
+		return fmt.Errorf("%d of %d events did not arrive within --timeout %v", rep.Median.Missing, rep.Median.Expected, f.timeout)
+	}
+	return nil
+}
+
+// openDatabase starts a throwaway cluster unless --dsn was given, connects
+// the writer and prepares the table. The returned cleanup undoes it all
+// and is safe to call after an error.
+func (e *benchEnv) openDatabase(ctx context.Context) (cleanup func(), err error) {
+	var undo []func()
+	cleanup = func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}
+	e.dsn = e.f.dsn
+	if e.dsn == "" {
+		cluster, err := pgcluster.Start(ctx, pgcluster.Options{Settings: map[string]string{
+			// Commit flushes WAL at once, as in production, so walsenders
+			// are woken at commit; fsync stays off (no disk in the figure).
+			"synchronous_commit": "on",
+		}})
+		if err != nil {
+			return cleanup, fmt.Errorf("start a throwaway PostgreSQL for the bench (or give --dsn): %w", err)
+		}
+		undo = append(undo, cluster.Stop)
+		e.dsn = cluster.DSN("postgres")
+	}
+	conn, err := pgx.Connect(ctx, e.dsn)
+	if err != nil {
+		return cleanup, fmt.Errorf("connect to the bench database: %w", err)
+	}
+	e.conn = conn
+	undo = append(undo, func() { conn.Close(context.WithoutCancel(ctx)) })
+	if err := dropBenchState(ctx, conn); err != nil {
+		return cleanup, err
+	}
+	undo = append(undo, func() { _ = dropBenchState(context.WithoutCancel(ctx), conn) })
+	if err := prepareBenchTable(ctx, conn, e.f.table); err != nil {
+		return cleanup, err
+	}
+	e.writer = &benchWriter{conn: conn, table: quoteQualified(e.f.table), event: e.f.event, txSize: e.f.txSize}
+	if e.f.event != "created" {
+		seed := e.f.warmup + e.f.rowsPerRun()
+		if e.f.event == "deleted" {
+			seed = e.f.warmup + e.f.rowsPerRun()*e.f.repeat
+		}
+		if err := e.writer.seed(ctx, seed); err != nil {
+			return cleanup, err
+		}
+	}
+	return cleanup, nil
+}
+
+// dropBenchState removes bench's slot, publication and state schema, left
+// from an earlier run or this one.
+func dropBenchState(ctx context.Context, conn *pgx.Conn) error {
+	stmts := []string{
+		`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '` + benchName + `' AND NOT active`,
+		`DROP PUBLICATION IF EXISTS ` + benchName,
+		`DROP SCHEMA IF EXISTS ` + benchName + ` CASCADE`,
+	}
+	for _, s := range stmts {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			return fmt.Errorf("remove the state of an earlier bench (%s): %w", s, err)
+		}
+	}
+	return nil
+}
+
+func (e *benchEnv) startSink(ctx context.Context) error {
+	if e.f.targetURL != "" {
+		e.sink = &benchSink{URL: strings.TrimRight(e.f.targetURL, "/"), client: &http.Client{Timeout: 30 * time.Second}}
+		if _, err := e.sink.Count(ctx); err != nil {
+			return usagef("--target-url %s does not answer like a bench receiver (start one with 'walhook bench-receiver'): %v", e.f.targetURL, err)
+		}
+		return nil
+	}
+	s, err := startBenchSink(ctx, e.secret, e.f.failRate, e.f.inProcessRecv)
+	if err != nil {
+		return err
+	}
+	e.sink = s
+	return nil
+}
+
+// benchConfig is the walhook configuration of a bench run.
+func (e *benchEnv) benchConfig() (*config.Config, error) {
+	f := e.f
+	subs := 1
+	down := ""
+	if f.downEndpoint {
+		subs = 2
+		port, err := closedPort()
+		if err != nil {
+			return nil, err
+		}
+		down = fmt.Sprintf(`
+  - name: bench down
+    description: an endpoint that refuses connections
+    table: %[1]s
+    target_url: http://127.0.0.1:%[2]d/webhooks
+    secret: ${BENCH_SECRET}
+    batch_size: %[3]d
+    retry_delay: 1s
+    max_retries: 100
+    timeout: 5s
+    auto_disable_after_failures: 0
+    subscriptions:
+      - event: %[4]s`, f.table, port, f.batchSize, f.event)
+	}
+	yaml := fmt.Sprintf(`
+source:
+  dsn: ${BENCH_DSN}
+  slot: %[1]s
+  publication: %[1]s
+state:
+  schema: %[1]s
+delivery:
+  allow_networks: [127.0.0.0/8]
+  concurrency: %[2]d
+  per_endpoint_concurrency: %[3]d
+  max_batch_size: %[4]d
+subscribers:
+  - name: bench
+    description: the bench receiver
+    table: %[5]s
+    target_url: ${BENCH_URL}/webhooks
+    secret: ${BENCH_SECRET}
+    batch_size: %[6]d
+    retry_delay: 100ms
+    max_retries: 100
+    timeout: 10s
+    auto_disable_after_failures: 0
+    subscriptions:
+      - event: %[7]s%[8]s
+`, benchName, f.concurrency*subs, f.concurrency, max(50, f.batchSize), f.table, f.batchSize, f.event, down)
+	env := map[string]string{"BENCH_DSN": e.dsn, "BENCH_URL": e.sink.URL, "BENCH_SECRET": e.secret}
+	cfg, err := config.Parse("walhook-bench.yaml", []byte(yaml), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		return nil, fmt.Errorf("bench configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+// closedPort returns a loopback port nothing listens on.
+func closedPort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a closed port for --down-endpoint: %w", err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	return port, nil
+}
+
+// measure runs walhook, writes the warm-up and the measured runs, and
+// returns the report; a report with an error means walhook stopped early.
+func (e *benchEnv) measure(ctx context.Context, lg *logging) (*benchReport, error) {
+	cfg, err := e.benchConfig()
+	if err != nil {
+		return nil, err
+	}
+	pctx, stopPipeline := context.WithCancel(ctx)
+	defer stopPipeline()
+	done := make(chan error, 1)
+	go func() {
+		done <- runPipelineWith(pctx, cfg, lg, pipelineOptions{noDeliveryLog: e.f.deliveryLog == "off"})
+	}()
+	stopped := func() error {
+		stopPipeline()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("walhook: %w", err)
+		}
+		return nil
+	}
+	go e.rss.Run(pctx) //nolint:errcheck // ends with pctx
+	if err := e.waitStreaming(ctx, done); err != nil {
+		stopPipeline()
+		return nil, err
+	}
+	rep := &benchReport{Workload: e.workload()}
+	if e.f.warmup > 0 {
+		if _, err := e.burst(ctx, "warm-up", e.f.warmup, 0, 1); err != nil {
+			return nil, errors.Join(fmt.Errorf("warm-up: %w", err), stopped())
+		}
+	}
+	for i := range e.f.repeat {
+		if e.f.event == "updated" {
+			e.nextRow = e.f.warmup + 1
+		}
+		r, err := e.burst(ctx, fmt.Sprintf("run %d/%d", i+1, e.f.repeat), e.f.objectCount, e.f.rate, e.f.batches)
+		if err != nil {
+			return nil, errors.Join(err, stopped())
+		}
+		e.walhookErrors(ctx, &r, r.started)
+		rep.Runs = append(rep.Runs, r)
+	}
+	rep.Median = medianRun(rep.Runs)
+	return rep, stopped()
+}
+
+func (e *benchEnv) workload() benchWorkload {
+	f := e.f
+	recv := "process"
+	switch {
+	case f.targetURL != "":
+		recv = "external"
+	case f.inProcessRecv:
+		recv = "in-process"
+	}
+	return benchWorkload{
+		Table: f.table, Event: f.event, Rows: f.rowsPerRun(), TxSize: f.txSize, BatchSize: f.batchSize,
+		Rate: f.rate, Concurrency: f.concurrency, DeliveryLog: f.deliveryLog == "on",
+		DownEndpoint: f.downEndpoint, FailRate: f.failRate, Target: e.sink.URL, Receiver: recv,
+		Repeat: f.repeat, GOMAXPROCS: runtime.GOMAXPROCS(0),
+	}
+}
+
+// waitStreaming waits until walhook streams from its slot.
+func (e *benchEnv) waitStreaming(ctx context.Context, done <-chan error) error {
+	deadline := time.NewTimer(60 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var active bool
+		err := e.conn.QueryRow(ctx, `SELECT coalesce(bool_or(active), false) FROM pg_replication_slots WHERE slot_name = $1`, benchName).Scan(&active)
+		if err != nil {
+			return fmt.Errorf("wait for walhook to stream: %w", err)
+		}
+		if active {
+			return nil
+		}
+		select {
+		case err := <-done:
+			return fmt.Errorf("walhook stopped before streaming: %w", err)
+		case <-deadline.C:
+			return errors.New("walhook did not start streaming within 60s (run with --log-level info to see why)")
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// burst writes batches of rows and waits for their webhooks, measuring.
+func (e *benchEnv) burst(ctx context.Context, label string, rows int, rate float64, batches int) (benchRun, error) {
+	r := benchRun{Rows: rows * batches, Expected: int64(rows * batches)}
+	if err := e.sink.Reset(ctx); err != nil {
+		return r, err
+	}
+	e.rss.reset()
+	e.progress.restart()
+	cpu0, t0 := cpuTime(), time.Now()
+	r.started = t0
+	written := 0
+	show := func(n int) {
+		if n%1000 == 0 {
+			e.progress.draw(label, int64(written+n), 0, r.Expected)
+		}
+	}
+	for b := range batches {
+		if b > 0 && e.f.batchDelay > 0 {
+			if err := sleepCtx(ctx, e.f.batchDelay); err != nil {
+				return r, err
+			}
+		}
+		if err := e.writer.write(ctx, e.nextRow, e.nextRow+rows-1, rate, show); err != nil {
+			return r, err
+		}
+		e.nextRow += rows
+		written += rows
+	}
+	r.WriteSeconds = time.Since(t0).Seconds()
+	r.SendPerSec = float64(r.Rows) / max(r.WriteSeconds, 1e-9)
+	if !e.f.measure {
+		e.progress.clear()
+		return r, nil
+	}
+	err := e.waitDelivered(ctx, label, r.Expected)
+	cpu := cpuTime() - cpu0
+	e.progress.clear()
+	if err != nil && !errors.Is(err, errBenchTimeout) {
+		return r, err
+	}
+	st, serr := e.sink.Stats(ctx)
+	if serr != nil {
+		return r, serr
+	}
+	r.Delivered, r.Missing = st.Unique, max(r.Expected-st.Unique, 0)
+	if !st.LastAt.IsZero() {
+		r.DeliverSeconds = st.LastAt.Sub(t0).Seconds()
+		r.DeliveredPerSec = float64(st.Unique) / max(r.DeliverSeconds, 1e-9)
+	}
+	r.fillLatencies(st.LatenciesUS)
+	r.fillRequests(st)
+	r.CPUSeconds = cpu.Seconds()
+	if st.Unique > 0 {
+		r.CPUSecondsPer100k = r.CPUSeconds / float64(st.Unique) * 100000
+	}
+	r.PeakRSSMB = float64(e.rss.peak.Load()) / (1 << 20)
+	return r, nil
+}
+
+var errBenchTimeout = errors.New("timed out")
+
+// waitDelivered waits until want distinct events arrived or --timeout.
+func (e *benchEnv) waitDelivered(ctx context.Context, label string, want int64) error {
+	deadline := time.NewTimer(e.f.timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for n := 0; ; n++ {
+		got, err := e.sink.Count(ctx)
+		if err != nil {
+			return err
+		}
+		if got >= want {
+			return nil
+		}
+		if n%10 == 0 {
+			e.progress.draw(label, want, got, want)
+		}
+		select {
+		case <-deadline.C:
+			return errBenchTimeout
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// walhookErrors adds walhook's own failures from the delivery log (when
+// it is on) and the retry queue's size to r.
+func (e *benchEnv) walhookErrors(ctx context.Context, r *benchRun, since time.Time) {
+	_ = e.conn.QueryRow(ctx, `SELECT count(*) FROM `+benchName+`.retry_queue`).Scan(&r.Parked)
+	rows, err := e.conn.Query(ctx, `SELECT s.name, coalesce(l.error_message, ''), coalesce(l.response_status, 0), count(*)
+		FROM `+benchName+`.delivery_log l JOIN `+benchName+`.subscribers s ON s.id = l.subscriber_id
+		WHERE l.created_at >= $1 AND (l.response_status IS NULL OR l.response_status NOT BETWEEN 200 AND 299)
+		GROUP BY 1, 2, 3`, since)
+	if err != nil {
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var sub, msg string
+		var status int
+		var n int64
+		if rows.Scan(&sub, &msg, &status, &n) == nil {
+			r.addError("walhook "+sub+": "+errorCategory(msg, status), n)
+		}
+	}
+}
+
+// errorCategory folds an attempt's error into a short category.
+func errorCategory(msg string, status int) string {
+	low := strings.ToLower(msg)
+	switch {
+	case strings.Contains(low, "connection refused"):
+		return "connection refused"
+	case strings.Contains(low, "timeout") || strings.Contains(low, "deadline"):
+		return "timeout"
+	case strings.Contains(low, "reset by peer") || strings.Contains(low, "eof"):
+		return "connection reset"
+	case status >= 300:
+		return fmt.Sprintf("HTTP %d", status)
+	case len(msg) > 60:
+		return msg[:60]
+	case msg == "":
+		return "unknown"
+	}
+	return msg
+}
