@@ -28,7 +28,8 @@ type Options struct {
 	// also the number of ordered lanes per endpoint (default 16).
 	PerEndpoint int
 	// QueueSize bounds the events waiting in memory per endpoint (default
-	// 1024).
+	// 1024); with a RetryQueue, events beyond it are parked at once
+	// instead (see Submit).
 	QueueSize int
 	// MaxPending bounds the events held in memory overall, waiting or in
 	// flight (default 65536); Submit blocks when it is reached.
@@ -108,6 +109,7 @@ type Dispatcher struct {
 
 	started chan struct{} // closed when Run starts
 	stop    chan struct{} // closed when Run's context ends
+	kick    chan struct{} // asks for a sweep now
 	reqCtx  context.Context
 	cancel  context.CancelFunc
 
@@ -143,11 +145,12 @@ func NewDispatcher(o Options) (*Dispatcher, error) {
 		client:  client,
 		rec:     o.Recorder,
 		rq:      o.RetryQueue,
-		log:     o.Logger.With().Str("component", "deliver").Logger(),
+		log:     o.Logger,
 		sem:     make(chan struct{}, o.Concurrency),
 		pending: make(chan struct{}, o.MaxPending),
 		started: make(chan struct{}),
 		stop:    make(chan struct{}),
+		kick:    make(chan struct{}, 1),
 	}
 	if d.rec == nil {
 		d.rec = RecorderFunc(func(Attempt) {})
@@ -183,7 +186,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	return nil
 }
 
-// sweep parks events that waited longer than MaxWait until ctx ends.
+// sweep parks events that waited longer than MaxWait, or were queued
+// beyond the bound, until ctx ends.
 func (d *Dispatcher) sweep(ctx context.Context) {
 	if d.rq == nil {
 		<-ctx.Done()
@@ -196,10 +200,19 @@ func (d *Dispatcher) sweep(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			for _, ep := range d.endpointList() {
-				ep.expire(now)
-			}
+			d.sweepOnce(now)
+		case <-d.kick:
+			d.sweepOnce(time.Now())
 		}
+	}
+}
+
+// sweepOnce starts parking, on every lane, what waited since before
+// now-MaxWait or is queued beyond the bound.
+func (d *Dispatcher) sweepOnce(now time.Time) {
+	cutoff := now.Add(-d.o.MaxWait)
+	for _, ep := range d.endpointList() {
+		ep.expire(cutoff)
 	}
 }
 
@@ -228,14 +241,11 @@ func (d *Dispatcher) drain() {
 // settled. It waits for Run to start. Without RetryQueue (or for an
 // Endpoint with SubscriptionID 0, which cannot be parked) it blocks while
 // the endpoint's queue is full. With one it never waits for the endpoint:
-// when the queue is full ev is parked at once (the Park happens in the
-// caller's goroutine), or, when an earlier event of its row is still in
-// memory, queued behind it beyond the bound (to be parked after it, within
-// about MaxWait); it then blocks only on MaxPending. It
-// returns ctx's error if ctx ends while it waits, ErrStopped when the
-// dispatcher stopped, or, when ctx ended while a failing Park was being
-// retried, the last Park error; on any error ev was not taken and will not
-// be settled.
+// when the queue is full ev is queued beyond the bound and parked by the
+// sweeper at once (in batches, in the sweeper's goroutines), after the
+// earlier events of its row; it blocks only on MaxPending. It returns
+// ctx's error if ctx ends while it waits or ErrStopped when the
+// dispatcher stopped; ev was then not taken and will not be settled.
 func (d *Dispatcher) Submit(ctx context.Context, ev *Event) error {
 	if ev == nil || ev.Endpoint == nil {
 		return errors.New("submit event: no event or no endpoint")
@@ -259,8 +269,8 @@ func (d *Dispatcher) Submit(ctx context.Context, ev *Event) error {
 	return err
 }
 
-// enqueue puts ev on its endpoint's lane, or parks it when the queue is
-// full and there is a RetryQueue.
+// enqueue puts ev on its endpoint's lane, beyond the bound when the queue
+// is full and ev can be parked.
 func (d *Dispatcher) enqueue(ctx context.Context, ev *Event) error {
 	ep := d.endpointFor(ev.Endpoint.URL)
 	l := ep.laneFor(ev)
@@ -277,14 +287,21 @@ func (d *Dispatcher) enqueue(ctx context.Context, ev *Event) error {
 		select {
 		case ep.room <- struct{}{}:
 		default:
-			if ordered(ev) && l.pushBehind(it) {
-				return nil
-			}
-			return d.parkFull(ctx, ev)
+			l.pushOver(it)
+			d.kickSweep()
+			return nil
 		}
 	}
 	l.push(it)
 	return nil
+}
+
+// kickSweep asks the sweeper for a sweep now.
+func (d *Dispatcher) kickSweep() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
 }
 
 // durable reports whether events of ep can be parked: there is a
@@ -292,18 +309,6 @@ func (d *Dispatcher) enqueue(ctx context.Context, ev *Event) error {
 // Other events are retried in memory.
 func (d *Dispatcher) durable(ep *Endpoint) bool {
 	return d.rq != nil && ep.SubscriptionID != 0
-}
-
-// parkFull parks ev because its endpoint's queue is full (and no earlier
-// event of its row is in memory).
-func (d *Dispatcher) parkFull(ctx context.Context, ev *Event) error {
-	err := d.park(ctx, []Parked{{Event: ev, NextAttempt: time.Now()}})
-	if err != nil {
-		return fmt.Errorf("park event %s (endpoint queue full): %w", ev.ID, err)
-	}
-	d.m.parked[reasonQueueFull].Inc()
-	d.settle(ev, settledParked)
-	return nil
 }
 
 // endpointFor returns the endpoint state for url, creating it.

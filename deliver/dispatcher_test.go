@@ -546,18 +546,16 @@ func TestDispatcherQueueFullKeepsRowOrder(t *testing.T) {
 		<-release
 	})
 	var parked parkLog
-	d, _ := runDispatcher(t, Options{PerEndpoint: 1, QueueSize: 1, MaxWait: 250 * time.Millisecond, RetryQueue: parked.queue()})
+	d, _ := runDispatcher(t, Options{PerEndpoint: 1, QueueSize: 1, MaxWait: time.Second, RetryQueue: parked.queue()})
 	ep := &Endpoint{URL: srv.URL, SubscriptionID: 1}
 	settled := newSettleLog()
 	submit(t, d, settled.track(eventTo(ep, "a", "k")))
 	waitFor(t, "a in flight", func() bool { return inflight.Load() == 1 })
 	submit(t, d, settled.track(eventTo(ep, "b", "j"))) // fills the queue
-	submit(t, d, settled.track(eventTo(ep, "c", "x"))) // queue full, no earlier event of its row: parked now
+	submit(t, d, settled.track(eventTo(ep, "c", "x"))) // queue full, no earlier event of its row: parked at once
 	submit(t, d, settled.track(eventTo(ep, "d", "j"))) // queue full, b of its row queued: behind b
 	submit(t, d, settled.track(eventTo(ep, "e", "k"))) // queue full, a of its row in flight: behind a
-	if settled.times("c") != 1 {
-		t.Fatal("c was not parked at Submit")
-	}
+	waitFor(t, "c parked", func() bool { return settled.times("c") == 1 })
 	waitFor(t, "b, d parked after MaxWait", func() bool { return settled.times("d") == 1 })
 	if settled.times("e") != 0 {
 		t.Fatal("e was parked while a, of its row, was in flight")
@@ -683,4 +681,44 @@ func TestDispatcherBreakerProbesThenCloses(t *testing.T) {
 	if calls.Load() != 3 || len(ps) != 2 || ps[1].Event.ID != "e1" || ps[1].Attempts != 0 {
 		t.Fatalf("%d requests, parked %d; want e0 tried, e1 parked untried, e2 (the probe) and e3 delivered", calls.Load(), len(ps))
 	}
+}
+
+func TestDispatcherSubmitDoesNotWaitForPark(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	srv, _ := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	parkRelease := make(chan struct{})
+	var parkCalls atomic.Int64
+	rq := &fakeRetryQueue{ParkFunc: func(ctx context.Context, _ []Parked) error {
+		parkCalls.Add(1)
+		select {
+		case <-parkRelease:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}}
+	d, stop := runDispatcher(t, Options{PerEndpoint: 1, QueueSize: 2, RetryQueue: rq, DrainTimeout: 50 * time.Millisecond})
+	ep := &Endpoint{URL: srv.URL, SubscriptionID: 1}
+	settled := newSettleLog()
+	for i := range 100 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := d.Submit(ctx, settled.track(eventTo(ep, fmt.Sprint("evt_", i), ""))); err != nil {
+			t.Fatalf("Submit %d while Park hangs: %v", i, err)
+		}
+		cancel()
+	}
+	waitFor(t, "a Park call", func() bool { return parkCalls.Load() >= 1 })
+	if n := settled.total.Load(); n != 0 {
+		t.Fatalf("%d settled while Park hangs, want 0", n)
+	}
+	close(parkRelease)
+	waitFor(t, "parked", func() bool { return settled.total.Load() >= 97 })
+	close(release)
+	stop()
 }

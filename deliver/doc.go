@@ -36,9 +36,11 @@
 // hostage), an event is parked when an attempt fails, when its endpoint's
 // queue is full at Submit, when it waited in memory longer than MaxWait,
 // or when RetryQueue.HasParked reports its row (for unordered events, the
-// empty key) parked, so a row's later events wait behind it. Submit then never blocks on a slow
-// endpoint, only on the global MaxPending bound, and the time an event
-// spends in memory is bounded by about MaxWait plus the endpoint's Timeout.
+// empty key) parked, so a row's later events wait behind it. Parking is
+// done by the dispatcher's goroutines, in batches: Submit never waits for
+// a slow endpoint or for the retry queue, only on the global MaxPending
+// bound, and the time an event spends in memory is bounded by about
+// MaxWait plus the endpoint's Timeout.
 //
 // # Order
 //
@@ -47,12 +49,11 @@
 // (Endpoint.SubscriptionID and Event.OrderKey) share a lane and are sent
 // in submission order, unless the Endpoint is Unordered or OrderKey is
 // empty. A row's events also reach RetryQueue.Park in submission order:
-// the sweeper that parks events older than MaxWait leaves alone a row with
-// an event in flight (its events park after that event's outcome, so
-// within about MaxWait plus the endpoint's Timeout), and an event that
-// finds its endpoint's queue full while an earlier event of its row is in
-// memory is queued behind it, beyond the bound, instead of being parked
-// first. The retry queue must keep a row's parked events in Park order
+// the sweeper that parks events older than MaxWait, and events queued
+// beyond the bound because the queue was full, leaves an event in the
+// queue while an earlier event of its row is in flight or stays queued (it
+// parks after that event's outcome, so within about MaxWait plus the
+// endpoint's Timeout). The retry queue must keep a row's parked events in Park order
 // and deliver them one at a time.
 //
 // Events of an Endpoint with SubscriptionID 0 (not persisted) cannot be

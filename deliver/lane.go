@@ -97,14 +97,6 @@ func (ep *endpoint) laneFor(ev *Event) *lane {
 	return ep.lanes[h%n]
 }
 
-// expire starts parking the expired events of each lane.
-func (ep *endpoint) expire(now time.Time) {
-	cutoff := now.Add(-ep.lanes[0].d.o.MaxWait)
-	for _, l := range ep.lanes {
-		l.startExpire(cutoff)
-	}
-}
-
 // lane is a FIFO of events delivered by at most one worker goroutine at a
 // time, started when the lane gets work and ending when it is empty.
 type lane struct {
@@ -121,6 +113,7 @@ type lane struct {
 	head     int
 	active   bool     // a worker runs
 	expiring bool     // an expire goroutine runs
+	over     int      // queued items with over set
 	inflight []rowKey // ordered rows of the batch the worker holds
 	buf      []item   // the worker's batch buffer
 }
@@ -133,19 +126,14 @@ func (l *lane) push(it item) {
 	l.mu.Unlock()
 }
 
-// pushBehind queues it beyond the endpoint's bound when an earlier event
-// of its row is queued or in flight here, and reports whether it did: a
-// row's events must reach the retry queue in order, so it may not be
-// parked before them.
-func (l *lane) pushBehind(it item) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.holds(keyOf(it.ev)) {
-		return false
-	}
+// pushOver queues it beyond the endpoint's bound (the queue is full): it
+// holds no room token and is parked by the next sweep, after the earlier
+// events of its row.
+func (l *lane) pushOver(it item) {
 	it.over = true
+	l.mu.Lock()
 	l.append(it)
-	return true
+	l.mu.Unlock()
 }
 
 // append adds it to the queue and starts a worker when none runs. Called
@@ -153,6 +141,9 @@ func (l *lane) pushBehind(it item) bool {
 func (l *lane) append(it item) {
 	l.q = append(l.q, it)
 	l.d.queued.Add(1)
+	if it.over {
+		l.over++
+	}
 	if l.active {
 		return
 	}
@@ -217,14 +208,10 @@ func (l *lane) pop() ([]item, time.Time) {
 }
 
 // remove drops q[from:to] (from >= head), releasing their queue slots.
+// Called with l.mu held.
 func (l *lane) remove(from, to int) {
 	n := to - from
-	tokens := 0
-	for _, it := range l.q[from:to] {
-		if !it.over {
-			tokens++
-		}
-	}
+	l.release(l.q[from:to])
 	if from == l.head {
 		clear(l.q[from:to])
 		l.head = to
@@ -240,86 +227,21 @@ func (l *lane) remove(from, to int) {
 		clear(l.q[k:])
 		l.q, l.head = l.q[:k], 0
 	}
-	l.d.queued.Add(int64(-n))
+}
+
+// release gives back the room tokens and counts of items leaving the
+// queue. Called with l.mu held.
+func (l *lane) release(items []item) {
+	tokens := 0
+	for _, it := range items {
+		if it.over {
+			l.over--
+		} else {
+			tokens++
+		}
+	}
+	l.d.queued.Add(int64(-len(items)))
 	for range tokens {
 		<-l.ep.room
 	}
-}
-
-// holds reports whether an event of row k is queued or in flight here.
-// Called with l.mu held.
-func (l *lane) holds(k rowKey) bool {
-	for _, f := range l.inflight {
-		if f == k {
-			return true
-		}
-	}
-	for _, it := range l.q[l.head:] {
-		if ordered(it.ev) && keyOf(it.ev) == k {
-			return true
-		}
-	}
-	return false
-}
-
-// startExpire starts an expire goroutine when the oldest queued event is
-// older than cutoff and none runs.
-func (l *lane) startExpire(cutoff time.Time) {
-	l.mu.Lock()
-	start := !l.expiring && l.head < len(l.q) && l.q[l.head].at.Before(cutoff)
-	l.expiring = start
-	l.mu.Unlock()
-	if start && !l.d.spawn(func() { l.expire(cutoff) }) {
-		l.mu.Lock()
-		l.expiring = false
-		l.mu.Unlock()
-	}
-}
-
-// expire parks the events queued before cutoff, except those whose row
-// has an event in flight (they wait for its outcome, which bounds their
-// wait by the endpoint's Timeout, so the row's events reach the retry
-// queue in order).
-func (l *lane) expire(cutoff time.Time) {
-	l.parkMu.Lock()
-	defer l.parkMu.Unlock()
-	l.mu.Lock()
-	items := l.takeExpired(cutoff)
-	l.mu.Unlock()
-	if len(items) > 0 {
-		l.d.parkItems(items, reasonMaxWait, 0, time.Time{})
-	}
-	l.mu.Lock()
-	l.expiring = false
-	l.mu.Unlock()
-}
-
-// takeExpired removes and returns the events queued before cutoff whose
-// row is not held by an event in flight. Called with l.mu held.
-func (l *lane) takeExpired(cutoff time.Time) []item {
-	held := append([]rowKey(nil), l.inflight...)
-	var out []item
-	w, i := l.head, l.head
-	for ; i < len(l.q) && l.q[i].at.Before(cutoff); i++ {
-		it := l.q[i]
-		if !l.d.durable(it.ev.Endpoint) || ordered(it.ev) && containsKey(held, keyOf(it.ev)) {
-			l.q[w] = it
-			w++
-			continue
-		}
-		out = append(out, it)
-	}
-	if len(out) > 0 {
-		l.remove(w, i)
-	}
-	return out
-}
-
-func containsKey(keys []rowKey, k rowKey) bool {
-	for _, x := range keys {
-		if x == k {
-			return true
-		}
-	}
-	return false
 }

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-func TestLaneTakeExpired(t *testing.T) {
+func TestLaneTakeParkable(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
 	ordered := &Endpoint{SubscriptionID: 1}
@@ -26,6 +26,9 @@ func TestLaneTakeExpired(t *testing.T) {
 		{"row in flight is held, with its later events", []item{it(ordered, "a", "k", old), it(ordered, "b", "j", old), it(ordered, "c", "k", old), it(ordered, "d", "x", fresh)}, []string{"k"}, "b", "a c d"},
 		{"unordered not held", []item{it(unordered, "a", "k", old)}, []string{"k"}, "a", ""},
 		{"unpersisted kept", []item{it(unpersisted, "a", "k", old), it(ordered, "b", "j", old)}, nil, "b", "a"},
+		{"over taken unless behind its row", []item{it(ordered, "a", "k", fresh), over(it(ordered, "b", "j", fresh)), over(it(ordered, "c", "k", fresh)), it(ordered, "d", "x", fresh)}, nil, "b", "a c d"},
+		{"over behind a taken event", []item{it(ordered, "a", "k", old), it(ordered, "b", "j", fresh), over(it(ordered, "c", "k", fresh))}, nil, "a c", "b"},
+		{"limit", []item{it(ordered, "a", "k", old), it(ordered, "b", "j", old), it(ordered, "c", "x", old), it(ordered, "d", "y", old)}, nil, "a b c", "d"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -35,21 +38,29 @@ func TestLaneTakeExpired(t *testing.T) {
 			l := ep.lanes[0]
 			l.active = true // no worker: the test drives the lane
 			for _, x := range tt.items {
-				ep.room <- struct{}{}
-				l.q = append(l.q, x)
+				if !x.over {
+					ep.room <- struct{}{}
+				}
+				l.append(x)
 			}
 			for _, k := range tt.inflight {
 				l.inflight = append(l.inflight, rowKey{1, k})
 			}
-			taken := l.takeExpired(now.Add(-time.Second))
+			taken := l.takeParkable(now.Add(-time.Second), 3)
 			if got := ids(taken); got != tt.wantTaken {
 				t.Errorf("taken %q, want %q", got, tt.wantTaken)
 			}
 			if got := ids(l.q[l.head:]); got != tt.wantLeft {
 				t.Errorf("left %q, want %q", got, tt.wantLeft)
 			}
-			if len(ep.room) != len(l.q)-l.head {
-				t.Errorf("%d room tokens held for %d queued events", len(ep.room), len(l.q)-l.head)
+			n := 0
+			for _, x := range l.q[l.head:] {
+				if x.over {
+					n++
+				}
+			}
+			if len(ep.room) != len(l.q)-l.head-n || l.over != n {
+				t.Errorf("%d room tokens and over %d for %d queued events, %d over", len(ep.room), l.over, len(l.q)-l.head, n)
 			}
 		})
 	}
@@ -57,6 +68,11 @@ func TestLaneTakeExpired(t *testing.T) {
 
 func it(ep *Endpoint, id, key string, at time.Time) item {
 	return item{ev: &Event{ID: id, OrderKey: key, Endpoint: ep}, at: at}
+}
+
+func over(x item) item {
+	x.over = true
+	return x
 }
 
 func ids(items []item) string {
