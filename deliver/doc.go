@@ -35,26 +35,31 @@
 // With a RetryQueue (invariant 3: one bad endpoint never holds the WAL
 // hostage), an event is parked when an attempt fails, when its endpoint's
 // queue is full at Submit, when it waited in memory longer than MaxWait,
-// or when RetryQueue.HasParked reports its row (for unordered events, the
-// empty key) parked, so a row's later events wait behind it. Parking is
-// done by the dispatcher's goroutines, in batches: Submit never waits for
-// a slow endpoint or for the retry queue, only on the global MaxPending
-// bound, and the time an event spends in memory is bounded by about
-// MaxWait plus the endpoint's Timeout.
+// when its endpoint's breaker is open, or when RetryQueue.HasParked
+// reports its row (for unordered events, the empty key) parked, so a row's
+// later events wait behind it. Parking is done by the dispatcher's
+// goroutines, in batches: Submit never waits for a slow endpoint or for
+// the retry queue, only on the global MaxPending bound, and the time an
+// event spends in memory is bounded by about MaxWait plus the endpoint's
+// Timeout. After BreakAfter consecutive failed attempts an endpoint's
+// breaker opens for BreakFor: its events are parked untried, due when it
+// closes, so a hanging endpoint stops taking the request slots (Concurrency)
+// the others need; then one probe goes through and its outcome closes or
+// reopens the breaker.
 //
 // # Order
 //
-// Per endpoint URL there are PerEndpoint lanes; each sends one request at a
-// time, so they also bound the endpoint's concurrency. Events of one row
+// Per endpoint URL there are PerEndpoint lanes; each sends one request at
+// a time, so they also bound the endpoint's concurrency. Events of one row
 // (Endpoint.SubscriptionID and Event.OrderKey) share a lane and are sent
 // in submission order, unless the Endpoint is Unordered or OrderKey is
 // empty. A row's events also reach RetryQueue.Park in submission order:
-// the sweeper that parks events older than MaxWait, and events queued
-// beyond the bound because the queue was full, leaves an event in the
-// queue while an earlier event of its row is in flight or stays queued (it
-// parks after that event's outcome, so within about MaxWait plus the
-// endpoint's Timeout). The retry queue must keep a row's parked events in Park order
-// and deliver them one at a time.
+// the sweeper, which parks events older than MaxWait and events queued
+// beyond the bound, leaves an event queued while an earlier event of its
+// row is in flight or stays queued (it parks after that event's outcome,
+// so within about MaxWait plus the endpoint's Timeout). The retry queue
+// must keep a row's parked events in Park order and deliver them one at a
+// time.
 //
 // Events of an Endpoint with SubscriptionID 0 (not persisted) cannot be
 // parked: they are retried in memory even when there is a RetryQueue.
