@@ -1,0 +1,60 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// CleanupLogs deletes delivery-log rows older than olderThan, batch rows
+// per statement (default 5000) so that no statement holds locks or bloats
+// WAL for long. It returns how many rows it deleted; on error or
+// cancellation, how many it had deleted so far.
+func (db *DB) CleanupLogs(ctx context.Context, olderThan time.Duration, batch int) (int64, error) {
+	if olderThan <= 0 {
+		return 0, fmt.Errorf("clean up delivery log: keep period must be positive, got %s", olderThan)
+	}
+	if batch <= 0 {
+		batch = 5000
+	}
+	cutoff := time.Now().Add(-olderThan)
+	sql := db.render(`DELETE FROM {{schema}}.delivery_log WHERE id IN (
+    SELECT id FROM {{schema}}.delivery_log WHERE created_at < $1 ORDER BY created_at LIMIT $2)`)
+	var total int64
+	for {
+		tag, err := db.pool.Exec(ctx, sql, cutoff, batch)
+		if err != nil {
+			return total, fmt.Errorf("clean up delivery log: %w", err)
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < int64(batch) {
+			return total, nil
+		}
+	}
+}
+
+// RunCleanup deletes delivery-log rows older than retention every interval
+// (logs.retention_days with logs.auto_cleanup), first at once. Errors are
+// logged and retried at the next interval; it returns nil when ctx ends.
+func (db *DB) RunCleanup(ctx context.Context, retention, interval time.Duration) error {
+	if interval <= 0 {
+		interval = time.Hour
+	}
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		n, err := db.CleanupLogs(ctx, retention, 0)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			db.log.Warn().Err(err).Int64("deleted", n).Msg("clean up delivery log")
+		case n > 0:
+			db.log.Info().Int64("deleted", n).Dur("retention", retention).Msg("delivery log cleaned up")
+		}
+		t.Reset(interval)
+	}
+}
