@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -49,6 +51,7 @@ type benchFlags struct {
 	repeat        int
 	inProcessRecv bool
 	progress      bool
+	cpuProfile    string
 }
 
 func newBenchCmd(g *globalFlags) *cobra.Command {
@@ -107,6 +110,7 @@ It exits non-zero when events are still missing at --timeout.`,
 	fl.IntVar(&f.repeat, "repeat", 1, "measured runs; the report gives each and their median")
 	fl.BoolVar(&f.inProcessRecv, "receiver-in-process", false, "run the built-in receiver in this process (its CPU then counts as walhook's)")
 	fl.BoolVar(&f.progress, "progress", true, "draw a progress bar when stderr is a terminal")
+	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured runs to this file (go tool pprof)")
 	return c
 }
 
@@ -374,6 +378,11 @@ func (e *benchEnv) measure(ctx context.Context, lg *logging) (*benchReport, erro
 			return nil, errors.Join(fmt.Errorf("warm-up: %w", err), stopped())
 		}
 	}
+	stopProfile, err := startCPUProfile(e.f.cpuProfile)
+	if err != nil {
+		return nil, errors.Join(err, stopped())
+	}
+	defer stopProfile()
 	for i := range e.f.repeat {
 		if e.f.event == "updated" {
 			e.nextRow = e.f.warmup + 1
@@ -385,6 +394,7 @@ func (e *benchEnv) measure(ctx context.Context, lg *logging) (*benchReport, erro
 		e.walhookErrors(ctx, &r, r.started)
 		rep.Runs = append(rep.Runs, r)
 	}
+	stopProfile()
 	rep.Median = medianRun(rep.Runs)
 	return rep, stopped()
 }
@@ -572,4 +582,27 @@ func errorCategory(msg string, status int) string {
 		return "unknown"
 	}
 	return msg
+}
+
+// startCPUProfile starts a CPU profile into path ("" for none); the
+// returned stop may be called more than once.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, usagef("--cpuprofile: %v", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start CPU profile: %w", err)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		})
+	}, nil
 }

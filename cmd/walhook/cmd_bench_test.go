@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/walhook/walhook/deliver"
+	"github.com/walhook/walhook/internal/pgtest"
+)
+
+// TestBenchCommand runs `walhook bench` on a small burst against a fresh
+// database and checks that the JSON report is sane: every event arrived
+// once, percentiles are ordered, rates are positive.
+func TestBenchCommand(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.NewDB(t)
+	var out, errOut bytes.Buffer
+	root := newRootCmd()
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs([]string{"bench", "--dsn", dsn, "--object-count", "200", "--tx-size", "20",
+		"--warmup=20", "--receiver-in-process", "--json", "--timeout", "30s", "--log-level", "error"})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := root.ExecuteContext(ctx); err != nil {
+		t.Fatalf("walhook bench: %v\n%s", err, errOut.String())
+	}
+	var rep benchReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, out.String())
+	}
+	m := rep.Median
+	if len(rep.Runs) != 1 || m.Delivered != 200 || m.Missing != 0 || m.Expected != 200 {
+		t.Fatalf("runs %d, delivered %d of %d, missing %d; want 1 run, 200 of 200", len(rep.Runs), m.Delivered, m.Expected, m.Missing)
+	}
+	if !(0 < m.LatencyP50MS && m.LatencyP50MS <= m.LatencyP95MS && m.LatencyP95MS <= m.LatencyP99MS && m.LatencyP99MS <= m.LatencyMaxMS) {
+		t.Errorf("latency percentiles out of order: p50 %v p95 %v p99 %v max %v", m.LatencyP50MS, m.LatencyP95MS, m.LatencyP99MS, m.LatencyMaxMS)
+	}
+	if m.SendPerSec <= 0 || m.DeliveredPerSec <= 0 || m.CPUSeconds <= 0 || m.PeakRSSMB <= 0 {
+		t.Errorf("rates and resources must be positive: %+v", m)
+	}
+	if m.SuccessRate != 1 || m.Requests < 200 || m.MaxInFlight < 1 {
+		t.Errorf("requests %d, success rate %v, max in flight %d", m.Requests, m.SuccessRate, m.MaxInFlight)
+	}
+	if rep.Workload.Rows != 200 || rep.Workload.Event != "created" || !rep.Workload.DeliveryLog {
+		t.Errorf("workload %+v", rep.Workload)
+	}
+	// The bench's slot is gone again: it must not hold WAL after the run.
+	var slots int
+	pgtestQuery(t, dsn, `SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'walhook_bench'`, &slots)
+	if slots != 0 {
+		t.Errorf("bench left its replication slot behind")
+	}
+}
+
+// TestBenchRefusesForeignTable checks that bench never empties a table it
+// did not create.
+func TestBenchRefusesForeignTable(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.NewDB(t)
+	execSQL(t, dsn, `CREATE TABLE public.orders (id bigint PRIMARY KEY)`)
+	root := newRootCmd()
+	root.SetOut(&bytes.Buffer{})
+	root.SetArgs([]string{"bench", "--dsn", dsn, "--table", "orders", "--object-count", "10", "--receiver-in-process"})
+	err := root.ExecuteContext(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "was not created by walhook bench") {
+		t.Fatalf("want a refusal naming the table, got %v", err)
+	}
+	if !errors.As(err, new(usageError)) {
+		t.Errorf("want a usage error, got %T", err)
+	}
+}
+
+// TestBenchFlagErrors checks each bad option gets a message saying what
+// to write.
+func TestBenchFlagErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--event", "creatd"}, `--event "creatd": write created, updated or deleted`},
+		{[]string{"--fail-rate", "1.5"}, "--fail-rate 1.5: write a share from 0"},
+		{[]string{"--delivery-log", "maybe"}, `--delivery-log "maybe": write on or off`},
+		{[]string{"--tx-size", "0"}, "must be at least 1"},
+	} {
+		root := newRootCmd()
+		root.SetArgs(append([]string{"bench"}, tc.args...))
+		err := root.ExecuteContext(context.Background())
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: got %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// TestBenchReceiver checks the receiver's bookkeeping: signatures
+// verified, batches unpacked, duplicates counted, failures injected evenly.
+func TestBenchReceiver(t *testing.T) {
+	t.Parallel()
+	rc := newBenchReceiver([]string{testSecret}, 0.25)
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	at := time.Now().Add(-5 * time.Millisecond).UTC().Format(time.RFC3339Nano)
+	post := func(id, body string) int {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/webhooks", strings.NewReader(body))
+		sig, err := deliver.Sign(testSecret, id, time.Now(), []byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("webhook-id", id)
+		req.Header.Set("webhook-timestamp", strconv.FormatInt(time.Now().Unix(), 10))
+		req.Header.Set("webhook-signature", sig)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	var codes []int
+	codes = append(codes, post("evt_1", `{"id":"evt_1","occurred_at":"`+at+`"}`))
+	codes = append(codes, post("b1", `{"type":"batch","id":"b1","events":[{"id":"evt_2","occurred_at":"`+at+`"},{"id":"evt_3","occurred_at":"`+at+`"}]}`))
+	codes = append(codes, post("evt_1", `{"id":"evt_1","occurred_at":"`+at+`"}`))
+	codes = append(codes, post("evt_4", `{"id":"evt_4","occurred_at":"`+at+`"}`)) // the 4th request: injected 503
+	st := rc.Stats(true)
+	if want := []int{204, 204, 204, 503}; !equalInts(codes, want) {
+		t.Errorf("statuses %v, want %v", codes, want)
+	}
+	if st.Unique != 3 || st.Duplicates != 1 || st.Requests != 4 || st.Events != 4 {
+		t.Errorf("unique %d dups %d requests %d events %d; want 3 1 4 4", st.Unique, st.Duplicates, st.Requests, st.Events)
+	}
+	for _, us := range st.LatenciesUS {
+		if us < 5000 || us > 10_000_000 {
+			t.Errorf("latency %dµs, want at least the 5ms the events are old", us)
+		}
+	}
+	bad := httptest.NewRecorder()
+	rc.ServeHTTP(bad, httptest.NewRequest(http.MethodPost, "/webhooks", strings.NewReader(`{}`)))
+	if bad.Code != http.StatusUnauthorized {
+		t.Errorf("unsigned request: status %d, want 401", bad.Code)
+	}
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestPercentileAndMedian checks the report's arithmetic.
+func TestPercentileAndMedian(t *testing.T) {
+	t.Parallel()
+	v := []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	for _, tc := range []struct {
+		p    float64
+		want int64
+	}{{50, 5}, {95, 10}, {99, 10}, {10, 1}, {100, 10}} {
+		if got := percentile(v, tc.p); got != tc.want {
+			t.Errorf("p%v = %d, want %d", tc.p, got, tc.want)
+		}
+	}
+	m := medianRun([]benchRun{
+		{DeliveredPerSec: 10, LatencyP99MS: 3, Missing: 0},
+		{DeliveredPerSec: 30, LatencyP99MS: 1, Missing: 2},
+		{DeliveredPerSec: 20, LatencyP99MS: 2, Missing: 0},
+	})
+	if m.DeliveredPerSec != 20 || m.LatencyP99MS != 2 || m.Missing != 2 {
+		t.Errorf("median %+v: want 20/s, p99 2, the worst run's missing 2", m)
+	}
+}
