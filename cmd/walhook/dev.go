@@ -177,7 +177,7 @@ subscribers:
       - event: updated
       - event: deleted
       - event: email_updated
-        custom_endpoint: /webhooks/email
+        custom_endpoint: email   # joined onto target_url: /webhooks/email
 `, dsn, receiverURL, secret)
 }
 

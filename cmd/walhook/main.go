@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -47,13 +48,21 @@ func main() {
 // execute runs the CLI with args and maps its outcome to an exit code. It is
 // the one place where errors become CLI output.
 func execute(ctx context.Context, args []string) int {
+	return executeTo(ctx, args, os.Stdout, os.Stderr)
+}
+
+// executeTo is execute with the command's output and errors sent to out
+// and errOut.
+func executeTo(ctx context.Context, args []string, out, errOut io.Writer) int {
 	root := newRootCmd()
 	root.SetArgs(args)
+	root.SetOut(out)
+	root.SetErr(errOut)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(os.Stderr, "walhook: %v\n", err)
+	fmt.Fprintf(errOut, "walhook: %v\n", err)
 	var ue usageError
 	switch {
 	case errors.As(err, &ue):
