@@ -188,3 +188,20 @@ func TestDrainOnShutdownReportsWhatSettles(t *testing.T) {
 		t.Fatalf("confirmed flush %s after drain, want %s", got, ends[0])
 	}
 }
+
+func TestIdleSlotAdvancesWhileOtherDatabasesWrite(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.NewDB(t)
+	other := pgtest.NewDB(t)
+	start := setup(t, dsn, []string{"public.t"}, `CREATE TABLE t (id int PRIMARY KEY)`)
+	tr := NewTracker(start)
+	rec := newRecorder()
+	run(t, StreamOptions{DSN: dsn, Start: start, Settled: tr.Settled, StatusInterval: 20 * time.Millisecond, HeartbeatInterval: 20 * time.Millisecond}, rec)
+	pgtest.Exec(t, other, `CREATE TABLE busy (x int)`, `INSERT INTO busy SELECT generate_series(1, 10000)`)
+	target := currentLSN(t, connect(t, other))
+	w := &flushWatch{conn: connect(t, dsn), slot: slotFor(t, dsn)}
+	w.until(t, target)
+	if n := len(rec.waitTxns(t, 0)); n != 0 {
+		t.Fatalf("%d transactions handed over; heartbeats must not be", n)
+	}
+}

@@ -23,6 +23,12 @@ type session struct {
 	nextStat time.Time
 	nextBeat time.Time
 	walEnd   LSN
+
+	// The receive context is reused until its deadline changes: one timer
+	// per status interval, not one per message.
+	rctx      context.Context
+	rcancel   context.CancelFunc
+	rdeadline time.Time
 }
 
 // session connects, starts replication at p.resume and streams until the
@@ -50,6 +56,11 @@ func (s *Stream) session(ctx context.Context, h Handler, p *progress, types *typ
 }
 
 func (ss *session) run(ctx context.Context) error {
+	defer func() {
+		if ss.rcancel != nil {
+			ss.rcancel()
+		}
+	}()
 	now := time.Now()
 	ss.nextStat = now
 	ss.nextBeat = now.Add(ss.s.o.HeartbeatInterval)
@@ -61,9 +72,7 @@ func (ss *session) run(ctx context.Context) error {
 		if ss.s.o.HeartbeatInterval > 0 && ss.nextBeat.Before(deadline) {
 			deadline = ss.nextBeat
 		}
-		rctx, cancel := context.WithDeadline(ctx, deadline)
-		msg, err := ss.conn.ReceiveMessage(rctx)
-		cancel()
+		msg, err := ss.conn.ReceiveMessage(ss.receiveContext(ctx, deadline))
 		if err != nil {
 			if pgconn.Timeout(err) {
 				continue
@@ -74,6 +83,18 @@ func (ss *session) run(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// receiveContext returns a context ending at deadline.
+func (ss *session) receiveContext(ctx context.Context, deadline time.Time) context.Context {
+	if ss.rctx == nil || !deadline.Equal(ss.rdeadline) {
+		if ss.rcancel != nil {
+			ss.rcancel()
+		}
+		ss.rctx, ss.rcancel = context.WithDeadline(ctx, deadline)
+		ss.rdeadline = deadline
+	}
+	return ss.rctx
 }
 
 // tick sends the status update and the heartbeat when they are due.
