@@ -146,21 +146,24 @@ func (a *adminAdapter) Send(ctx context.Context, table string, key any, event st
 	if err != nil {
 		return 0, markKeyError(err)
 	}
-	rows := rowReader{a.stateAPI}
-	if _, found, err := rows.ReadRow(ctx, table, k); err != nil {
-		return 0, err
-	} else if !found {
-		b, _ := json.Marshal(k)
-		return 0, admin.NotFound("no row of %s has key %s", table, b)
-	}
-	rt, err := a.sendRouter(ctx, rows)
-	if err != nil {
-		return 0, err
-	}
-	n, err := rt.Send(ctx, table, k, event, eventContext)
-	if err != nil && n == 0 && ctx.Err() == nil {
-		return 0, admin.MarkInvalid(err)
-	}
+	var n int
+	err = a.withRows(ctx, func(rows router.RowReader) error {
+		if _, found, err := rows.ReadRow(ctx, table, k); err != nil {
+			return err
+		} else if !found {
+			b, _ := json.Marshal(k)
+			return admin.NotFound("no row of %s has key %s", table, b)
+		}
+		rt, err := a.sendRouter(ctx, rows)
+		if err != nil {
+			return err
+		}
+		n, err = rt.Send(ctx, table, k, event, eventContext)
+		if err != nil && n == 0 && ctx.Err() == nil {
+			return admin.MarkInvalid(err)
+		}
+		return err
+	})
 	return n, err
 }
 

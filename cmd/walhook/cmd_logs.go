@@ -345,35 +345,19 @@ type cleanupResult struct {
 	DryRun  bool      `json:"dry_run,omitempty"`
 }
 
-// cleanupBatch bounds the rows one DELETE removes.
-const cleanupBatch = 10000
-
-// cleanupLogs deletes delivery-log entries older than days days, in
-// batches of cleanupBatch rows, each its own transaction; with dryRun it
-// only counts them. Cancelling ctx stops between batches.
+// cleanupLogs deletes delivery-log entries older than days days (see
+// store.DB.CleanupLogs); with dryRun it only counts them.
 func (s *stateAPI) cleanupLogs(ctx context.Context, days int, dryRun bool) (cleanupResult, error) {
-	res := cleanupResult{Days: days, DryRun: dryRun}
-	pool := s.db.Pool()
-	if err := pool.QueryRow(ctx, `SELECT now() - make_interval(days => $1)`, days).Scan(&res.Before); err != nil {
-		return res, fmt.Errorf("clean up delivery log: %w", err)
+	keep := time.Duration(days) * 24 * time.Hour
+	res := cleanupResult{Days: days, DryRun: dryRun, Before: time.Now().Add(-keep)}
+	if !dryRun {
+		n, err := s.db.CleanupLogs(ctx, keep, 0)
+		res.Deleted = n
+		return res, err
 	}
-	if dryRun {
-		err := pool.QueryRow(ctx, s.sql(`SELECT count(*) FROM {{schema}}.delivery_log WHERE created_at < $1`), res.Before).Scan(&res.Deleted)
-		if err != nil {
-			return res, fmt.Errorf("count old delivery-log entries: %w", err)
-		}
-		return res, nil
+	err := s.db.Pool().QueryRow(ctx, s.sql(`SELECT count(*) FROM {{schema}}.delivery_log WHERE created_at < $1`), res.Before).Scan(&res.Deleted)
+	if err != nil {
+		return res, fmt.Errorf("count old delivery-log entries: %w", err)
 	}
-	q := s.sql(`DELETE FROM {{schema}}.delivery_log WHERE id IN (
-    SELECT id FROM {{schema}}.delivery_log WHERE created_at < $1 ORDER BY created_at LIMIT $2)`)
-	for {
-		tag, err := pool.Exec(ctx, q, res.Before, cleanupBatch)
-		if err != nil {
-			return res, fmt.Errorf("clean up delivery log (%d entries deleted so far): %w", res.Deleted, err)
-		}
-		res.Deleted += tag.RowsAffected()
-		if tag.RowsAffected() < cleanupBatch {
-			return res, nil
-		}
-	}
+	return res, nil
 }

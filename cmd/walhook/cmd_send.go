@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -153,11 +152,19 @@ func runSend(ctx context.Context, s *stateAPI, sa sendArgs, out output) error {
 		return err
 	}
 	sub := &nowSubmitter{client: client, db: s.db, retry: sa.retry, sem: make(chan struct{}, 8)}
-	rt, err := newManualRouter(ctx, s, sub, rowReader{s})
+	var outcomes []sendOutcome
+	var sendErr error
+	err = s.withRows(ctx, func(rows router.RowReader) error {
+		rt, err := newManualRouter(ctx, s, sub, rows)
+		if err != nil {
+			return err
+		}
+		outcomes, sendErr = s.sendNow(ctx, rt, sub, sa, key)
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	outcomes, sendErr := s.sendNow(ctx, rt, sub, sa, key)
 	if len(outcomes) == 0 && sendErr != nil {
 		return sendErr
 	}
@@ -531,54 +538,17 @@ func (s *stateAPI) sendKey(ctx context.Context, table string, key any) (map[stri
 	return out, err
 }
 
-// rowReader reads rows of the source database by primary key
-// (router.RowReader) as row_to_json gives them, numbers as json.Number.
-type rowReader struct{ s *stateAPI }
-
-var _ router.RowReader = rowReader{}
-
-// ReadRow reads the row of table whose primary key is key; key must name
-// exactly the primary key columns.
-func (r rowReader) ReadRow(ctx context.Context, table string, key map[string]any) (map[string]any, bool, error) {
-	var row map[string]any
-	found := false
-	err := r.s.withSource(ctx, func(q querier) error {
-		pk, err := lookupPrimaryKey(ctx, q, table)
-		if err != nil {
-			return err
-		}
-		key, err := pk.keyFor(table, key)
-		if err != nil {
-			return err
-		}
-		where, args := pk.where(key)
-		var text string
-		err = q.QueryRow(ctx, `SELECT row_to_json(t)::text FROM `+pk.quoted+` t WHERE `+where, args...).Scan(&text)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		dec := json.NewDecoder(bytes.NewReader([]byte(text)))
-		dec.UseNumber()
-		found = true
-		return dec.Decode(&row)
-	})
+// withRows runs fn with a reader of the source database's rows
+// (router.RowReader): the state database when state.dsn is source.dsn,
+// else a small pool of its own that it closes afterwards.
+func (s *stateAPI) withRows(ctx context.Context, fn func(router.RowReader) error) error {
+	if s.cfg.State.DSN == s.cfg.Source.DSN {
+		return fn(s.db)
+	}
+	rows, err := store.OpenRows(ctx, s.cfg.Source.DSN)
 	if err != nil {
-		return nil, false, fmt.Errorf("read %s by key: %w", table, err)
+		return err
 	}
-	return row, found, nil
-}
-
-// where is the WHERE clause matching key, each value passed as text and
-// cast to its column's type so that the primary key index is used.
-func (pk primaryKey) where(key map[string]any) (string, []any) {
-	conds := make([]string, len(pk.cols))
-	args := make([]any, len(pk.cols))
-	for i, c := range pk.cols {
-		conds[i] = fmt.Sprintf("t.%s = $%d::%s", pgx.Identifier{c.name}.Sanitize(), i+1, c.typ)
-		args[i] = fmt.Sprint(key[c.name])
-	}
-	return strings.Join(conds, " AND "), args
+	defer rows.Close()
+	return fn(rows)
 }

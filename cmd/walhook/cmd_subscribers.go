@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -315,28 +314,12 @@ func (s *stateAPI) SetSubscriberActive(ctx context.Context, id int64, active boo
 }
 
 // ResetSubscriberCounters zeroes the delivery counters, failure streaks
-// and last success/failure times of a subscriber and its subscriptions.
-// The delivery log is kept.
+// and last success/failure times of a subscriber and its subscriptions
+// (store.DB.ResetCounters); an unknown id wraps admin.ErrNotFound. The
+// delivery log is kept.
 func (s *stateAPI) ResetSubscriberCounters(ctx context.Context, id int64) error {
-	err := pgx.BeginFunc(ctx, s.db.Pool(), func(tx pgx.Tx) error {
-		var exists bool
-		if err := tx.QueryRow(ctx, s.sql(`SELECT EXISTS (SELECT 1 FROM {{schema}}.subscribers WHERE id = $1)`), id).Scan(&exists); err != nil {
-			return err
-		}
-		if !exists {
-			return admin.NotFound("no subscriber has id %d", id)
-		}
-		const zero = `total_deliveries = 0, successful_deliveries = 0, failed_deliveries = 0,
-    consecutive_failures = 0, last_success_at = NULL, last_failure_at = NULL`
-		if _, err := tx.Exec(ctx, s.sql(`UPDATE {{schema}}.subscriber_stats SET `+zero+` WHERE subscriber_id = $1`), id); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, s.sql(`UPDATE {{schema}}.subscription_stats st SET `+zero+`, last_response_status = NULL
-FROM {{schema}}.subscriptions sn WHERE sn.id = st.subscription_id AND sn.subscriber_id = $1`), id)
+	if _, err := s.GetSubscriber(ctx, id); err != nil {
 		return err
-	})
-	if err != nil && !errors.Is(err, admin.ErrNotFound) {
-		return fmt.Errorf("reset counters of subscriber %d: %w", id, err)
 	}
-	return err
+	return s.db.ResetCounters(ctx, id)
 }
