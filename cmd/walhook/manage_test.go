@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/walhook/walhook/config"
 	"github.com/walhook/walhook/internal/pgtest"
@@ -173,6 +174,22 @@ func TestManagementCommandsNeedAConfig(t *testing.T) {
 		code, _, stderr := runCLI(t, append(args, "--config", "/nonexistent/walhook.yaml")...)
 		if code != exitUsage || !strings.Contains(stderr, "walhook.yaml") {
 			t.Errorf("%v: exit %d, stderr %q", args, code, stderr)
+		}
+	}
+}
+
+// poll calls cond every 50ms until it holds, failing after timeout.
+func poll(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline.C:
+			t.Fatalf("no %s within %v", what, timeout)
+		case <-tick.C:
 		}
 	}
 }
