@@ -193,14 +193,17 @@ func (c *Client) setHeaders(h http.Header, ep *Endpoint, id string, ts int64, si
 	for k, v := range ep.Headers {
 		h.Set(k, v)
 	}
+	// One backing array for all values: one allocation, not five.
+	v := [...]string{c.userAgent, "application/json", id, strconv.FormatInt(ts, 10), sig}
+	vals := v[:]
 	if h.Get("User-Agent") == "" {
-		h["User-Agent"] = []string{c.userAgent}
+		h["User-Agent"] = vals[0:1:1]
 	}
-	h["Content-Type"] = []string{"application/json"}
-	h[HeaderID] = []string{id}
-	h[HeaderTimestamp] = []string{strconv.FormatInt(ts, 10)}
+	h["Content-Type"] = vals[1:2:2]
+	h[HeaderID] = vals[2:3:3]
+	h[HeaderTimestamp] = vals[3:4:4]
 	if sig != "" {
-		h[HeaderSignature] = []string{sig}
+		h[HeaderSignature] = vals[4:5:5]
 	} else {
 		delete(h, HeaderSignature)
 	}
