@@ -19,7 +19,7 @@ func (db *DB) CleanupLogs(ctx context.Context, olderThan time.Duration, batch in
 	}
 	cutoff := time.Now().Add(-olderThan)
 	sql := db.render(`DELETE FROM {{schema}}.delivery_log WHERE id IN (
-    SELECT id FROM {{schema}}.delivery_log WHERE created_at < $1 ORDER BY created_at LIMIT $2)`)
+    SELECT id FROM {{schema}}.delivery_log WHERE created_at < $1 LIMIT $2)`)
 	var total int64
 	for {
 		tag, err := db.pool.Exec(ctx, sql, cutoff, batch)

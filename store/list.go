@@ -235,7 +235,7 @@ func (db *DB) Logs(ctx context.Context, f LogFilter, p Page) ([]LogEntry, error)
 FROM {{schema}}.delivery_log_v
 WHERE ($1 = 0 OR subscriber_id = $1) AND ($2 = 0 OR subscription_id = $2) AND ($3 = '' OR event_id = $3)
   AND (NOT $4 OR NOT is_success) AND ($5::timestamptz IS NULL OR created_at >= $5)
-ORDER BY created_at DESC, id DESC LIMIT $6 OFFSET $7`),
+ORDER BY id DESC LIMIT $6 OFFSET $7`),
 		f.SubscriberID, f.SubscriptionID, f.EventID, f.ErrorsOnly, since, p.limit(), p.Offset)
 	if err != nil {
 		return nil, fmt.Errorf("list delivery log: %w", err)

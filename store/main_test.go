@@ -13,13 +13,13 @@ import (
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // openDB opens and migrates a fresh database with schema "walhook".
-func openDB(t *testing.T, o Options) (*DB, string) {
+func openDB(t testing.TB, o Options) (*DB, string) {
 	t.Helper()
 	dsn := pgtest.NewDB(t)
 	return openDSN(t, dsn, "walhook", o), dsn
 }
 
-func openDSN(t *testing.T, dsn, schema string, o Options) *DB {
+func openDSN(t testing.TB, dsn, schema string, o Options) *DB {
 	t.Helper()
 	ctx := context.Background()
 	db, err := Open(ctx, dsn, schema, o)
@@ -35,7 +35,7 @@ func openDSN(t *testing.T, dsn, schema string, o Options) *DB {
 
 // addSubscriber inserts a subscriber with SQL and one subscription per
 // event; it returns the subscriber id and the subscription ids.
-func addSubscriber(t *testing.T, db *DB, name, table, url string, events ...string) (int64, []int64) {
+func addSubscriber(t testing.TB, db *DB, name, table, url string, events ...string) (int64, []int64) {
 	t.Helper()
 	ctx := context.Background()
 	var id int64
@@ -57,7 +57,7 @@ VALUES ($1, $2, $3, 1000, 3) RETURNING id`), name, table, url).Scan(&id)
 }
 
 // exec runs SQL (with {{schema}}) and fails the test on error.
-func exec(t *testing.T, db *DB, sql string, args ...any) {
+func exec(t testing.TB, db *DB, sql string, args ...any) {
 	t.Helper()
 	if _, err := db.pool.Exec(context.Background(), db.render(sql), args...); err != nil {
 		t.Fatalf("exec %q: %v", sql, err)
@@ -65,7 +65,7 @@ func exec(t *testing.T, db *DB, sql string, args ...any) {
 }
 
 // scalar runs a one-value query.
-func scalar[T any](t *testing.T, db *DB, sql string, args ...any) T {
+func scalar[T any](t testing.TB, db *DB, sql string, args ...any) T {
 	t.Helper()
 	var v T
 	if err := db.pool.QueryRow(context.Background(), db.render(sql), args...).Scan(&v); err != nil {
