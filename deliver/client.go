@@ -183,8 +183,34 @@ func (c *Client) request(ctx context.Context, events []*Event, now time.Time) (*
 	if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
 		return nil, fmt.Errorf("build request: target URL scheme %q is not http or https", req.URL.Scheme)
 	}
+	if err := checkHeaders(ep.Headers); err != nil {
+		return nil, err
+	}
 	c.setHeaders(req.Header, ep, id, ts, sig)
 	return req, nil
+}
+
+// checkHeaders refuses subscriber headers net/http would refuse to send,
+// naming the header but never showing its value (it may be a credential).
+func checkHeaders(h map[string]string) error {
+	for k, v := range h {
+		if k == "" || strings.IndexFunc(k, notTokenRune) >= 0 {
+			return fmt.Errorf("build request: header name %q is not a valid HTTP token", k)
+		}
+		if strings.ContainsAny(v, "\r\n\x00") {
+			return fmt.Errorf("build request: value of header %q contains a line break or NUL", k)
+		}
+	}
+	return nil
+}
+
+// notTokenRune reports whether r may not appear in an HTTP header name.
+func notTokenRune(r rune) bool {
+	switch {
+	case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		return false
+	}
+	return !strings.ContainsRune("!#$%&'*+-.^_`|~", r)
 }
 
 // setHeaders sets the subscriber's headers first, then the ones it may

@@ -143,6 +143,8 @@ func TestSendClassifiesTransportErrors(t *testing.T) {
 		{"bad url", &Endpoint{URL: "://nope"}, "build request: invalid target URL", true},
 		{"bad scheme", &Endpoint{URL: "ftp://example.com/"}, `scheme "ftp"`, true},
 		{"bad secret", &Endpoint{URL: slow.URL, Secrets: []string{"secret"}}, "sign with secret 1", true},
+		{"bad header name", &Endpoint{URL: slow.URL, Headers: map[string]string{"X Key": "v"}}, `header name "X Key"`, true},
+		{"bad header value", &Endpoint{URL: slow.URL, Headers: map[string]string{"X-Key": "a\r\nInjected: 1"}}, `value of header "X-Key"`, true},
 	}
 	c := newClient(t, ClientOptions{AllowNetworks: loopback})
 	for _, tt := range tests {
