@@ -40,9 +40,9 @@ type Options struct {
 	// BreakAfter is how many consecutive failed attempts to one endpoint
 	// URL open its breaker (default 5; negative: never): while it is open
 	// the endpoint's events are parked without being tried, for BreakFor
-	// (default 30s), and scheduled for when it closes. Then attempts
-	// resume; the first success resets the count, another failure opens
-	// it again. Only with a RetryQueue.
+	// (default 30s), and scheduled for when it closes. Then one attempt
+	// probes: a success closes the breaker, a failure opens it again, and
+	// the other events keep parking meanwhile. Only with a RetryQueue.
 	BreakAfter int
 	BreakFor   time.Duration
 	// DrainTimeout bounds how long Run lets in-flight attempts finish
