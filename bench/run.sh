@@ -64,12 +64,12 @@ step bare "$B" bare -walhook "$W" -rows "$ROWS" -tx-size 100 -in-flight 8 -repea
 step bare_1000 "$B" bare -walhook "$W" -rows 10000 -tx-size 1 -rate 1000 -in-flight 8 -repeat "$REPS"
 
 # walhook, every guarantee on.
-step wh_burst "${BENCH[@]}" --object-count "$ROWS" --tx-size 100 --warmup 5000
-step wh_batch50 "${BENCH[@]}" --object-count "$ROWS" --tx-size 100 --warmup 5000 --batch-size 50
-step wh_1000 "${BENCH[@]}" --object-count 10000 --tx-size 1 --rate 1000 --warmup 2000
-step wh_5000 "${BENCH[@]}" --object-count 25000 --tx-size 5 --rate 5000 --warmup 2000
-step wh_logoff "${BENCH[@]}" --object-count "$ROWS" --tx-size 100 --warmup 5000 --delivery-log off
-step wh_down "${BENCH[@]}" --object-count "$ROWS" --tx-size 100 --warmup 5000 --down-endpoint
+step wh_burst "${BENCH[@]}" --object-count "$ROWS" --tx-size 100 --warmup=5000
+step wh_batch50 "${BENCH[@]}" --object-count "$ROWS" --tx-size 100 --warmup=5000 --batch-size 50
+step wh_1000 "${BENCH[@]}" --object-count 10000 --tx-size 1 --rate 1000 --warmup=2000
+step wh_5000 "${BENCH[@]}" --object-count 25000 --tx-size 5 --rate 5000 --warmup=2000
+step wh_logoff "${BENCH[@]}" --object-count "$ROWS" --tx-size 100 --warmup=5000 --delivery-log off
+step wh_down "${BENCH[@]}" --object-count "$ROWS" --tx-size 100 --warmup=5000 --down-endpoint
 if [ "$BACKLOG" -gt 0 ]; then
 	STEP_TIMEOUT=$((STEP_TIMEOUT * 3)) step wh_backlog "$W" bench --json --progress=false --repeat 1 \
 		--timeout 600s --object-count "$BACKLOG" --tx-size 1000 --batch-size 50

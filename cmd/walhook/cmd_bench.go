@@ -94,7 +94,7 @@ It exits non-zero when events are still missing at --timeout.`,
 	fl.IntVar(&f.concurrency, "concurrent-webhooks", 16, "webhook requests in flight per endpoint at most")
 	fl.BoolVar(&f.measure, "measure-delivery", true, "wait for every webhook and measure delivery (false: measure writing only)")
 	fl.DurationVar(&f.timeout, "timeout", 2*time.Minute, "how long to wait for the webhooks of one run")
-	fl.IntVar(&f.warmup, "warmup", 0, "rows written and delivered before measuring (--warmup alone: 2000)")
+	fl.IntVar(&f.warmup, "warmup", 0, "rows written and delivered before measuring; write --warmup=N (--warmup alone: 2000)")
 	fl.Lookup("warmup").NoOptDefVal = "2000"
 	fl.IntVar(&f.batches, "batches", 1, "number of batches of --object-count rows per run")
 	fl.DurationVar(&f.batchDelay, "batch-delay", 0, "pause between batches")
@@ -166,17 +166,7 @@ func runBench(ctx context.Context, g *globalFlags, f *benchFlags, out io.Writer)
 	if err != nil {
 		return err
 	}
-	e := &benchEnv{f: f, secret: deliver.GenerateSecret(), nextRow: 1, progress: newProgressLine(os.Stderr, f.progress)}
-	cleanup, err := e.openDatabase(ctx)
-	defer cleanup()
-	if err != nil {
-		return err
-	}
-	if err := e.startSink(ctx); err != nil {
-		return err
-	}
-	defer e.sink.Close()
-	rep, err := e.measure(ctx, lg)
+	rep, err := benchMeasure(ctx, f, lg)
 	if rep == nil {
 		return err
 	}
@@ -194,6 +184,22 @@ func runBench(ctx context.Context, g *globalFlags, f *benchFlags, out io.Writer)
 		return fmt.Errorf("%d of %d events did not arrive within --timeout %v", rep.Median.Missing, rep.Median.Expected, f.timeout)
 	}
 	return nil
+}
+
+// benchMeasure sets up the database and the receiver, runs walhook and
+// measures; a report with an error means walhook stopped early.
+func benchMeasure(ctx context.Context, f *benchFlags, lg *logging) (*benchReport, error) {
+	e := &benchEnv{f: f, secret: deliver.GenerateSecret(), nextRow: 1, progress: newProgressLine(os.Stderr, f.progress)}
+	cleanup, err := e.openDatabase(ctx)
+	defer cleanup()
+	if err != nil {
+		return nil, err
+	}
+	if err := e.startSink(ctx); err != nil {
+		return nil, err
+	}
+	defer e.sink.Close()
+	return e.measure(ctx, lg)
 }
 
 // openDatabase starts a throwaway cluster unless --dsn was given, connects

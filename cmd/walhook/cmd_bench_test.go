@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -180,5 +181,40 @@ func TestPercentileAndMedian(t *testing.T) {
 	})
 	if m.DeliveredPerSec != 20 || m.LatencyP99MS != 2 || m.Missing != 2 {
 		t.Errorf("median %+v: want 20/s, p99 2, the worst run's missing 2", m)
+	}
+}
+
+// BenchmarkPipeline measures walhook end to end in this process: b.N rows
+// inserted in 100-row transactions into a fresh database, decoded,
+// routed, signed and posted to an in-process receiver, with the delivery
+// log on. Run it with -cpuprofile to profile the whole path, e.g.
+//
+//	go test -run '^$' -bench Pipeline -benchtime 20000x -cpuprofile cpu.out ./cmd/walhook
+func BenchmarkPipeline(b *testing.B) {
+	for _, batch := range []int{1, 50} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			f := &benchFlags{
+				dsn: pgtest.NewDB(b), table: "public.walhook_bench", event: "created",
+				objectCount: b.N, batches: 1, repeat: 1, concurrency: 16, txSize: 100, batchSize: batch,
+				measure: true, timeout: 2 * time.Minute, deliveryLog: "on", inProcessRecv: true,
+			}
+			if err := f.check(); err != nil {
+				b.Fatal(err)
+			}
+			g := &globalFlags{logLevel: "error", logFormat: "console"}
+			lg, err := g.newLogging(testWriter{b})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			rep, err := benchMeasure(context.Background(), f, lg)
+			b.StopTimer()
+			if err != nil || rep.Median.Missing > 0 {
+				b.Fatalf("bench: %v (report %+v)", err, rep)
+			}
+			b.ReportMetric(rep.Median.DeliveredPerSec, "events/s")
+			b.ReportMetric(rep.Median.LatencyP99MS, "p99-ms")
+			b.ReportMetric(rep.Median.CPUSecondsPer100k, "cpu-s/100k")
+		})
 	}
 }
