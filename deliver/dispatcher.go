@@ -272,6 +272,9 @@ func (d *Dispatcher) Submit(ctx context.Context, ev *Event) error {
 // enqueue puts ev on its endpoint's lane, beyond the bound when the queue
 // is full and ev can be parked.
 func (d *Dispatcher) enqueue(ctx context.Context, ev *Event) error {
+	if d.stopping() {
+		return ErrStopped
+	}
 	ep := d.endpointFor(ev.Endpoint.URL)
 	l := ep.laneFor(ev)
 	it := item{ev: ev, at: time.Now()}
