@@ -158,6 +158,9 @@ func (r *Router) custom(ctx context.Context, index int, m *customMessage) error 
 	}
 	o := r.txOrigin(m.Table, index)
 	o.name, o.context = m.Event, m.Context
+	if p := r.pause.Load(); p.Paused && p.Mode == PauseSkip {
+		return r.emitAll(ctx, subs, &o) // dropped: no need to find the row
+	}
 	rel := r.relation(m.Table)
 	o.orderKey = messageKey(rel, m.Key)
 	why, err := r.customData(ctx, &o, m)
@@ -167,12 +170,7 @@ func (r *Router) custom(ctx context.Context, index int, m *customMessage) error 
 	if why != "" {
 		return r.failEvent(ctx, &o, m.Event, why+o.where(), r.m.failMessage)
 	}
-	for _, sub := range subs {
-		if err := r.emit(ctx, sub, &o); err != nil {
-			return err
-		}
-	}
-	return nil
+	return r.emitAll(ctx, subs, &o)
 }
 
 // customData fills o's data; a non-empty reason means there is none. Only

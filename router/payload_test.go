@@ -15,7 +15,7 @@ import (
 	"github.com/walhook/walhook/deliver"
 )
 
-var update_ = flag.Bool("update", false, "rewrite golden files under testdata/")
+var updateGolden = flag.Bool("update", false, "rewrite golden files under testdata/")
 
 // staticOf is a Static Source over the given subscriptions.
 func staticOf(subs ...*Subscription) *Static {
@@ -120,7 +120,7 @@ func golden(t *testing.T, name string, got []byte) {
 		t.Fatalf("payload is not valid JSON: %s", got)
 	}
 	path := filepath.Join("testdata", name+".json")
-	if *update_ {
+	if *updateGolden {
 		if err := os.WriteFile(path, append(got, '\n'), 0o644); err != nil {
 			t.Fatal(err)
 		}

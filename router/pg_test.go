@@ -98,33 +98,7 @@ func TestRouterWithPostgres(t *testing.T) {
 		`ALTER TABLE walhook.control REPLICA IDENTITY FULL`,
 		`INSERT INTO walhook.control (id) VALUES (1)`,
 	)
-	ctx, cancel := context.WithCancel(context.Background())
-	start, err := cdc.Prepare(ctx, dsn, cdc.SetupOptions{Slot: "walhook", Publication: "walhook",
-		Tables: []string{"public.users", "public.orders", "walhook.control"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := mustConfig(t, pgYAML)
-	src, err := StaticSource(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := cdc.NewTracker(start)
-	sub := &settlingSubmitter{more: make(chan struct{}, 1)}
-	r, err := New(Options{Source: src, Submitter: sub, Tracker: TrackerOf(tr), Events: cfg.Events, Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stream := cdc.NewStream(cdc.StreamOptions{DSN: dsn, Slot: "walhook", Publication: "walhook", Start: start,
-		Settled: tr.Settled, HeartbeatInterval: -1, StatusInterval: time.Second, Logger: zerolog.Nop()})
-	done := make(chan error, 1)
-	go func() { done <- stream.Run(ctx, r) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("stream: %v", err)
-		}
-	})
+	sub, tr, start := pgRouter(t, dsn, "router_e2e", "public.users", "public.orders", "walhook.control")
 
 	pgtest.Exec(t, dsn,
 		`INSERT INTO public.users VALUES (1, 'Ada', 'ada@example.com', 'bio')`,
@@ -163,6 +137,77 @@ func TestRouterWithPostgres(t *testing.T) {
 	}
 	// Every event settled at once, so the flush position has passed the
 	// earlier transactions (skipped and paused ones included).
+	if got := tr.Settled(0); got <= start {
+		t.Errorf("flush position %s did not pass the start %s", got, start)
+	}
+}
+
+// pgRouter streams dsn's public.users and public.orders into a Router
+// over pgYAML until the test ends.
+func pgRouter(t *testing.T, dsn, slot string, tables ...string) (*settlingSubmitter, *cdc.Tracker, cdc.LSN) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	start, err := cdc.Prepare(ctx, dsn, cdc.SetupOptions{Slot: slot, Publication: "walhook", Tables: tables})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := mustConfig(t, pgYAML)
+	src, err := StaticSource(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := cdc.NewTracker(start)
+	sub := &settlingSubmitter{more: make(chan struct{}, 1)}
+	r, err := New(Options{Source: src, Submitter: sub, Tracker: TrackerOf(tr), Events: cfg.Events, Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := cdc.NewStream(cdc.StreamOptions{DSN: dsn, Slot: slot, Publication: "walhook", Start: start,
+		Settled: tr.Settled, HeartbeatInterval: -1, StatusInterval: time.Second, Logger: zerolog.Nop()})
+	done := make(chan error, 1)
+	go func() { done <- stream.Run(ctx, r) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("stream: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("stream.Run did not return within 30s of cancellation")
+		}
+	})
+	return sub, tr, start
+}
+
+// 100,000 rows loaded in a skipping transaction produce nothing, the
+// transaction right after it does, and the flush position passes both.
+func TestSkipBulkLoadWithPostgres(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.NewDB(t)
+	pgtest.Exec(t, dsn,
+		`CREATE TABLE public.users (id bigint PRIMARY KEY, name text, email text, bio text)`,
+		`CREATE TABLE public.orders (id bigint PRIMARY KEY, status text)`)
+	sub, tr, start := pgRouter(t, dsn, "router_skip", "public.users", "public.orders")
+	pgtest.Exec(t, dsn,
+		`BEGIN; SELECT pg_logical_emit_message(true, 'walhook', 'skip');
+		 INSERT INTO public.users SELECT g, 'bulk', 'bulk@x', '' FROM generate_series(1, 100000) g; COMMIT`,
+		`INSERT INTO public.users VALUES (0, 'after', 'after@x', '')`)
+	evs := sub.waitFor(t, func(ev *deliver.Event) bool { return ev.OrderKey == "0" })
+	if len(evs) != 1 {
+		t.Fatalf("got %d events, want only the one after the bulk load", len(evs))
+	}
+	// Both transactions were sealed; the last one's event is settled, so
+	// nothing stays pending and the position moved past the bulk load.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for tr.Pending() > 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d transactions still pending", tr.Pending())
+		case <-time.After(10 * time.Millisecond): // poll with a deadline
+		}
+	}
 	if got := tr.Settled(0); got <= start {
 		t.Errorf("flush position %s did not pass the start %s", got, start)
 	}

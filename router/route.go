@@ -172,6 +172,11 @@ func (r *Router) route(ctx context.Context, o *origin, name string) error {
 		return fmt.Errorf("look up subscriptions of %s to %s: %w", o.table, name, err)
 	}
 	o.name = name
+	return r.emitAll(ctx, subs, o)
+}
+
+// emitAll emits o to each subscription.
+func (r *Router) emitAll(ctx context.Context, subs []*Subscription, o *origin) error {
 	for _, sub := range subs {
 		if err := r.emit(ctx, sub, o); err != nil {
 			return err
@@ -294,10 +299,5 @@ func (r *Router) truncateOne(ctx context.Context, ri *relInfo, index int) error 
 	}
 	o := r.txOrigin(ri.table, index)
 	o.name, o.noData = EventTruncated, true
-	for _, sub := range subs {
-		if err := r.emit(ctx, sub, &o); err != nil {
-			return err
-		}
-	}
-	return nil
+	return r.emitAll(ctx, subs, &o)
 }
