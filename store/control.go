@@ -102,7 +102,9 @@ type Leader struct {
 }
 
 // AcquireLeader blocks until this process holds the leader lock for slot
-// (a session advisory lock on a dedicated connection), or ctx ends. Other
+// (a session advisory lock on a dedicated connection), or ctx ends, then
+// reloads the per-row order set (RefreshParked) so that the new leader
+// sees what its predecessor parked. Other
 // processes wait in AcquireLeader and take over when the holder releases
 // the lock or its connection dies. release unlocks and closes the
 // connection; it is safe to call more than once.
@@ -125,7 +127,14 @@ func (db *DB) Leader(ctx context.Context, slot string) (*Leader, error) {
 		conn.Close(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("acquire leader lock for slot %q: %w", slot, err)
 	}
-	return &Leader{conn: conn, slot: slot}, nil
+	l := &Leader{conn: conn, slot: slot}
+	// A new leader must see the rows its predecessor parked before it
+	// routes anything, or per-row order could break.
+	if err := db.RefreshParked(ctx); err != nil {
+		l.Release()
+		return nil, fmt.Errorf("acquire leader lock for slot %q: %w", slot, err)
+	}
+	return l, nil
 }
 
 // Release gives the lock up.

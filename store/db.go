@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -85,6 +86,8 @@ type DB struct {
 	tableProj map[string]*router.Projection
 	// wakeCh nudges an idle retry worker.
 	wakeCh chan struct{}
+	// retryRounds counts retry rounds (for tests and stats).
+	retryRounds atomic.Int64
 }
 
 var schemaName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)

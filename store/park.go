@@ -125,17 +125,29 @@ func (db *DB) HasParked(subscriptionID int64, orderKey string) bool {
 
 // ReleaseHeld makes every held row pending and due now (resume after a
 // pause in hold mode); rows of an auto-disabled subscriber become
-// 'disabled'. It returns how many rows it released.
+// 'disabled'. It returns how many rows it released. RunRetries also
+// releases held rows by itself whenever the control row says walhook is
+// not paused, so events held by a router that was still behind the resume
+// point in the WAL are released too.
 func (db *DB) ReleaseHeld(ctx context.Context) (int64, error) {
+	return db.releaseHeld(ctx, false)
+}
+
+// releaseHeld releases held rows; onlyIfResumed does it only while the
+// control row says walhook is not paused.
+func (db *DB) releaseHeld(ctx context.Context, onlyIfResumed bool) (int64, error) {
 	tag, err := db.pool.Exec(ctx, db.render(`UPDATE {{schema}}.retry_queue q SET
     status = CASE WHEN NOT sb.is_active AND sb.auto_disabled_at IS NOT NULL THEN 'disabled' ELSE 'pending' END,
     next_attempt_at = now(), updated_at = now()
 FROM {{schema}}.subscribers sb
-WHERE q.status = 'held' AND sb.id = q.subscriber_id`))
+WHERE q.status = 'held' AND sb.id = q.subscriber_id
+  AND NOT ($1 AND (SELECT paused FROM {{schema}}.control WHERE id = 1))`), onlyIfResumed)
 	if err != nil {
 		return 0, fmt.Errorf("release held events: %w", err)
 	}
-	db.wake()
+	if tag.RowsAffected() > 0 {
+		db.wake()
+	}
 	return tag.RowsAffected(), nil
 }
 

@@ -93,6 +93,28 @@ func (db *DB) RunRecorder(ctx context.Context) error {
 	}
 }
 
+// FlushRecorder writes what is queued now, for one-shot commands that
+// record attempts without running RunRecorder. It may run beside
+// RunRecorder.
+func (db *DB) FlushRecorder(ctx context.Context) error {
+	var batch []deliver.Attempt
+	for {
+		select {
+		case a := <-db.rec.ch:
+			batch = append(batch, a)
+			continue
+		default:
+		}
+		break
+	}
+	for len(batch) > 0 {
+		n := min(len(batch), db.opts.FlushRows)
+		db.flushRetrying(ctx, batch[:n])
+		batch = batch[n:]
+	}
+	return ctx.Err()
+}
+
 // shutdownRecorder stops Record from queueing, then writes what is left.
 func (db *DB) shutdownRecorder(batch []deliver.Attempt) {
 	r := db.rec
@@ -289,7 +311,7 @@ func logRow(a *deliver.Attempt, maxBody int) []any {
 		at = time.Now()
 	}
 	return []any{
-		subID, subrID, e.ID, e.Name, e.Table, int32(max(a.Number, 1)),
+		subID, subrID, e.ID, e.Name, e.Table, int32(a.Number),
 		cleanText(string(e.Body), 0), status, cleanText(a.ResponseBody, maxBody),
 		int32(a.Duration.Milliseconds()), errMsg, at,
 	}
@@ -333,6 +355,15 @@ func (t *tally) add(a *deliver.Attempt) {
 	at := a.At
 	if at.IsZero() {
 		at = time.Now()
+	}
+	if a.Number == 0 {
+		// Never sent (the router could not build the event): a failed
+		// delivery, but not the endpoint's failure, so no streak.
+		t.failed++
+		if t.lastFail == nil || at.After(*t.lastFail) {
+			t.lastFail = &at
+		}
+		return
 	}
 	if a.Success() {
 		t.ok++

@@ -31,7 +31,8 @@ type RetryOptions struct {
 	// the next round, so two workers never post one row at once.
 	Lease time.Duration
 	// Refresh is how often the per-row order set is reloaded from the
-	// table (default 10s).
+	// table and held rows are released when walhook is not paused
+	// (default 10s).
 	Refresh time.Duration
 }
 
@@ -103,9 +104,7 @@ type claimed struct {
 // Redeliver.
 func (db *DB) RunRetries(ctx context.Context, s Sender, o RetryOptions) error {
 	o = o.withDefaults()
-	if err := db.RefreshParked(ctx); err != nil && ctx.Err() == nil {
-		db.log.Warn().Err(err).Msg("refresh parked rows")
-	}
+	db.housekeep(ctx)
 	refresh := time.NewTicker(o.Refresh)
 	defer refresh.Stop()
 	poll := time.NewTimer(0)
@@ -115,14 +114,13 @@ func (db *DB) RunRetries(ctx context.Context, s Sender, o RetryOptions) error {
 		case <-ctx.Done():
 			return nil
 		case <-refresh.C:
-			if err := db.RefreshParked(ctx); err != nil && ctx.Err() == nil {
-				db.log.Warn().Err(err).Msg("refresh parked rows")
-			}
+			db.housekeep(ctx)
 			continue
 		case <-poll.C:
 		case <-db.wakeCh:
 		}
 		n, err := db.retryRound(ctx, s, o)
+		db.retryRounds.Add(1)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			db.log.Warn().Err(err).Msg("retry round")
@@ -132,6 +130,21 @@ func (db *DB) RunRetries(ctx context.Context, s Sender, o RetryOptions) error {
 		default:
 			poll.Reset(o.Poll)
 		}
+	}
+}
+
+// housekeep reloads the per-row order set and releases held rows once
+// walhook is no longer paused.
+func (db *DB) housekeep(ctx context.Context) {
+	if err := db.RefreshParked(ctx); err != nil && ctx.Err() == nil {
+		db.log.Warn().Err(err).Msg("refresh parked rows")
+	}
+	n, err := db.releaseHeld(ctx, true)
+	if err != nil && ctx.Err() == nil {
+		db.log.Warn().Err(err).Msg("release held rows")
+	}
+	if n > 0 {
+		db.log.Info().Int64("rows", n).Msg("held events released after resume")
 	}
 }
 

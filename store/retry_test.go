@@ -339,6 +339,9 @@ func TestHoldAndRelease(t *testing.T) {
 	ctx := context.Background()
 	rcv, srv := newReceiver(t, nil)
 	subr, sub := retrySubscriber(t, db, "crm", srv.URL, 3)
+	if err := db.SetPause(ctx, true, "hold", "test"); err != nil {
+		t.Fatal(err)
+	}
 	held := []deliver.Parked{{Event: eventFor(subr, sub, "h1", "r")}, {Event: eventFor(subr, sub, "h2", "r")}}
 	if err := db.Hold(ctx, held); err != nil {
 		t.Fatal(err)
@@ -349,15 +352,52 @@ func TestHoldAndRelease(t *testing.T) {
 	if !db.HasParked(sub, "r") {
 		t.Error("held rows do not block their key")
 	}
-	runRetries(t, db, &httpSender{}, RetryOptions{Poll: 5 * time.Millisecond})
+	runRetries(t, db, &httpSender{}, RetryOptions{Poll: 5 * time.Millisecond, Refresh: 10 * time.Millisecond})
+	eventually(t, "a few worker rounds", func() bool { return db.retryRounds.Load() >= 5 })
+	if rcvCount(rcv) != 0 {
+		t.Fatal("held rows were posted while paused")
+	}
 	if got := queue(t, db); got != "h1=held/0,h2=held/0" {
-		t.Fatalf("queue = %s", got)
+		t.Fatalf("queue while paused = %s", got)
 	}
 	n, err := db.ReleaseHeld(ctx)
 	if err != nil || n != 2 {
 		t.Fatalf("ReleaseHeld = %d, %v", n, err)
 	}
 	eventually(t, "held rows delivered", func() bool { return len(rcv.delivered()) == 2 })
+	if got := fmt.Sprint(rcv.delivered()); got != "[h1 h2]" {
+		t.Errorf("order = %s", got)
+	}
+}
+
+func rcvCount(r *receiver) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.posts)
+}
+
+func TestHeldRowsReleasedAfterResume(t *testing.T) {
+	t.Parallel()
+	db, _ := openDB(t, Options{})
+	ctx := context.Background()
+	rcv, srv := newReceiver(t, nil)
+	subr, sub := retrySubscriber(t, db, "crm", srv.URL, 3)
+	if err := db.SetPause(ctx, true, "hold", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Hold(ctx, []deliver.Parked{{Event: eventFor(subr, sub, "h1", "r")}}); err != nil {
+		t.Fatal(err)
+	}
+	runRetries(t, db, &httpSender{}, RetryOptions{Poll: 5 * time.Millisecond, Refresh: 10 * time.Millisecond})
+	// A router behind the resume point in the WAL may hold events after
+	// the operator resumed: the worker releases them by itself.
+	if err := db.SetPause(ctx, false, "", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Hold(ctx, []deliver.Parked{{Event: eventFor(subr, sub, "h2", "r")}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "held rows released and delivered", func() bool { return len(rcv.delivered()) == 2 })
 	if got := fmt.Sprint(rcv.delivered()); got != "[h1 h2]" {
 		t.Errorf("order = %s", got)
 	}

@@ -111,6 +111,7 @@ CREATE TABLE {{schema}}.retry_queue (
 );
 CREATE INDEX retry_queue_due ON {{schema}}.retry_queue (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX retry_queue_key ON {{schema}}.retry_queue (subscription_id, order_key, seq);
+CREATE INDEX retry_queue_held ON {{schema}}.retry_queue (id) WHERE status = 'held';
 
 CREATE TABLE {{schema}}.control (
     id         integer PRIMARY KEY CHECK (id = 1),
