@@ -48,7 +48,15 @@ func (db *DB) Park(ctx context.Context, events []deliver.Parked) error {
 	if err := db.insertParked(ctx, events, "pending"); err != nil {
 		return fmt.Errorf("park %d events: %w", len(events), err)
 	}
-	db.wake()
+	// Wake the worker only for events due soon: during an outage most
+	// parked events are due later, and waking for each would spin it.
+	soon := time.Now().Add(time.Second)
+	for i := range events {
+		if events[i].NextAttempt.Before(soon) {
+			db.wake()
+			break
+		}
+	}
 	return nil
 }
 

@@ -8,7 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/walhook/walhook/deliver"
-	"golang.org/x/sync/errgroup"
 )
 
 // Sender makes one HTTP attempt for events sharing one Endpoint and returns
@@ -173,7 +172,7 @@ func (db *DB) retryRound(ctx context.Context, s Sender, o RetryOptions) (int, er
 		db.unlock(rctx, rows)
 		return len(rows), err
 	}
-	results := db.post(rctx, s, o, rows, eps)
+	results := db.post(ctx, rctx, s, o, rows, eps)
 	return len(rows), db.settle(rctx, rows, results)
 }
 
@@ -221,38 +220,41 @@ func (db *DB) currentEndpoints(ctx context.Context, rows []*claimed) (map[int64]
 }
 
 // post sends the rows grouped by subscription in requests of at most the
-// endpoint's batch size, o.Concurrency at once. A row whose request could
-// not start before the round's deadline gets no attempt (nil).
-func (db *DB) post(ctx context.Context, s Sender, o RetryOptions, rows []*claimed, eps map[int64]*deliver.Endpoint) map[*claimed]*deliver.Attempt {
+// endpoint's batch size, o.Concurrency at once. Requests run under rctx
+// (the round's deadline); once stop is cancelled (shutdown) no new request
+// starts, and those in flight finish. A row whose request did not start
+// gets no attempt (nil) and is unlocked.
+func (db *DB) post(stop, rctx context.Context, s Sender, o RetryOptions, rows []*claimed, eps map[int64]*deliver.Endpoint) map[*claimed]*deliver.Attempt {
 	var mu sync.Mutex
 	out := make(map[*claimed]*deliver.Attempt, len(rows))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(o.Concurrency)
+	sem := make(chan struct{}, o.Concurrency)
+	var wg sync.WaitGroup
 	for _, chunk := range chunks(rows, eps) {
-		if gctx.Err() != nil {
+		select {
+		case sem <- struct{}{}:
+		case <-stop.Done():
+		case <-rctx.Done():
+		}
+		if stop.Err() != nil || rctx.Err() != nil {
 			break
 		}
-		g.Go(func() error {
-			if gctx.Err() != nil {
-				return nil
-			}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
 			evs := make([]*deliver.Event, len(chunk))
 			for i, c := range chunk {
 				evs[i] = &c.event
 			}
-			atts := s.Send(gctx, evs)
+			atts := s.Send(rctx, evs)
 			mu.Lock()
-			for i := range atts {
-				if i < len(chunk) {
-					a := atts[i]
-					out[chunk[i]] = &a
-				}
+			for i := range min(len(atts), len(chunk)) {
+				a := atts[i]
+				out[chunk[i]] = &a
 			}
 			mu.Unlock()
-			return nil
-		})
+		}()
 	}
-	_ = g.Wait()
+	wg.Wait()
 	return out
 }
 
