@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -192,4 +193,11 @@ func poll(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 		case <-tick.C:
 		}
 	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	fatalIf(t, err, "read %s", path)
+	return string(b)
 }
