@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/walhook/walhook/config"
 	"github.com/walhook/walhook/router"
@@ -40,6 +41,9 @@ type Options struct {
 	// Tables are the YAML table projections: a subscriber without its own
 	// projection uses its table's.
 	Tables []config.Table
+	// Registerer receives the store's metrics (walhook_store_…); nil
+	// registers nothing.
+	Registerer prometheus.Registerer
 	// WorkerID names this process in retry_queue.locked_by (default
 	// hostname:pid).
 	WorkerID string
@@ -88,6 +92,7 @@ type DB struct {
 	wakeCh chan struct{}
 	// retryRounds counts retry rounds (for tests and stats).
 	retryRounds atomic.Int64
+	retry       retryStats
 }
 
 var schemaName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
@@ -126,6 +131,10 @@ func Open(ctx context.Context, dsn, schema string, o Options) (*DB, error) {
 	if db.cache, err = newSubCache(o.CacheTTL); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open state database: %w", err)
+	}
+	if err := db.registerMetrics(o.Registerer); err != nil {
+		db.Close()
+		return nil, err
 	}
 	return db, nil
 }

@@ -145,6 +145,9 @@ func (db *DB) housekeep(ctx context.Context) {
 	if n > 0 {
 		db.log.Info().Int64("rows", n).Msg("held events released after resume")
 	}
+	if q, err := db.QueueDepth(ctx); err == nil {
+		db.retry.queue.Store(&q)
+	}
 }
 
 // wake nudges an idle RunRetries.
@@ -293,19 +296,24 @@ func (db *DB) settle(ctx context.Context, rows []*claimed, results map[*claimed]
 	for _, r := range rows {
 		a := results[r]
 		if a == nil {
+			db.retry.unattempted.Add(1)
 			b.Queue(db.q.unlock, []int64{r.id}, db.opts.WorkerID)
 			continue
 		}
 		a.Number = r.attempts + 1
 		db.Record(*a)
 		if a.Success() {
+			db.retry.delivered.Add(1)
 			b.Queue(db.q.deleteRow, r.id, db.opts.WorkerID)
 			done = append(done, r)
 			continue
 		}
 		status, next := db.schedule(r, a)
 		if status == "failed" {
+			db.retry.failed.Add(1)
 			done = append(done, r)
+		} else {
+			db.retry.rescheduled.Add(1)
 		}
 		b.Queue(db.q.reschedule, r.id, db.opts.WorkerID, status, next, cleanText(a.Error, 4096), statusOrNil(a.Status))
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/walhook/walhook/deliver"
 )
 
@@ -124,5 +125,42 @@ func TestCleanupLogs(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	db, _ := openDB(t, Options{Registerer: reg})
+	subr, subs := addSubscriber(t, db, "a", "public.users", "https://a.example.com/", "created")
+	write(t, db, attempt(eventFor(subr, subs[0], "e", "k"), 200))
+	lookup(t, db, "public.users", "created")
+	db.housekeep(context.Background())
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range fams {
+		for _, m := range f.GetMetric() {
+			key := f.GetName()
+			for _, l := range m.GetLabel() {
+				key += "{" + l.GetValue() + "}"
+			}
+			got[key] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	for k, want := range map[string]float64{
+		"walhook_store_log_attempts_written_total": 1,
+		"walhook_store_cache_lookups_total{miss}":  1,
+		"walhook_store_cache_loads_total":          1,
+		"walhook_store_retry_queue_rows{pending}":  0,
+	} {
+		if v, ok := got[k]; !ok || v != want {
+			t.Errorf("%s = %v (present %t), want %v", k, v, ok, want)
+		}
+	}
+	if _, err := Open(context.Background(), dsnOf(t, db), "walhook", Options{Registerer: reg}); err == nil {
+		t.Error("registering twice on one registry: no error")
 	}
 }
