@@ -402,3 +402,66 @@ func TestHeldRowsReleasedAfterResume(t *testing.T) {
 		t.Errorf("order = %s", got)
 	}
 }
+
+func TestFlakyReceiverGetsEverythingAndCountersMatch(t *testing.T) {
+	t.Parallel()
+	db, _ := openDB(t, Options{FlushInterval: 5 * time.Millisecond})
+	// Fails 30% of requests, decided by a hash of (event, attempt): seeded
+	// and independent of scheduling.
+	rcv, srv := newReceiver(t, func(id string, n int) int {
+		h := uint32(2166136261)
+		for _, c := range fmt.Sprint(id, "/", n) {
+			h = (h ^ uint32(c)) * 16777619
+		}
+		if h%100 < 30 {
+			return http.StatusServiceUnavailable - 1 // 502: no Retry-After
+		}
+		return http.StatusOK
+	})
+	subr, sub := retrySubscriber(t, db, "crm", srv.URL, 20)
+	const n = 400
+	var evs []*deliver.Event
+	for i := range n {
+		evs = append(evs, eventFor(subr, sub, fmt.Sprint("ev", i), fmt.Sprint("row", i%40)))
+	}
+	ps := make([]deliver.Parked, n)
+	for i, e := range evs {
+		ps[i] = deliver.Parked{Event: e, NextAttempt: time.Now()}
+	}
+	if err := db.Park(context.Background(), ps); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	recDone := make(chan error, 1)
+	go func() { recDone <- db.RunRecorder(ctx) }()
+	runRetries(t, db, &httpSender{}, RetryOptions{Poll: time.Millisecond, Concurrency: 8})
+	eventually(t, "all delivered", func() bool { return queue(t, db) == "" })
+	cancel()
+	if err := <-recDone; err != nil {
+		t.Fatal(err)
+	}
+
+	rcv.mu.Lock()
+	posts := 0
+	for _, c := range rcv.posts {
+		posts += c
+	}
+	delivered := len(rcv.arrivals)
+	rcv.mu.Unlock()
+	if delivered != n {
+		t.Fatalf("delivered %d events, want %d", delivered, n)
+	}
+	if ratio := float64(posts) / n; ratio < 1.25 || ratio > 1.65 {
+		t.Errorf("attempts per event = %.2f, want about 1/(1-0.3) = 1.43", ratio)
+	}
+	got := scalar[string](t, db, `SELECT concat_ws(',', total_deliveries, successful_deliveries, failed_deliveries) FROM {{schema}}.subscribers_v WHERE id = $1`, subr)
+	if want := fmt.Sprintf("%d,%d,%d", posts, n, posts-n); got != want {
+		t.Errorf("counters = %s, receiver saw total,ok,failed = %s", got, want)
+	}
+	if got := scalar[int](t, db, `SELECT count(*) FROM {{schema}}.delivery_log`); got != posts {
+		t.Errorf("delivery_log rows = %d, receiver saw %d requests", got, posts)
+	}
+	if got := scalar[int](t, db, `SELECT count(*) FROM {{schema}}.delivery_log_v WHERE is_success`); got != n {
+		t.Errorf("successful log rows = %d, want %d", got, n)
+	}
+}
