@@ -74,8 +74,11 @@ func (ss *session) run(ctx context.Context) error {
 		}
 		msg, err := ss.conn.ReceiveMessage(ss.receiveContext(ctx, deadline))
 		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			if pgconn.Timeout(err) {
-				continue
+				continue // time for a status update or a heartbeat
 			}
 			return fmt.Errorf("receive replication message: %w", err)
 		}
@@ -87,7 +90,7 @@ func (ss *session) run(ctx context.Context) error {
 
 // receiveContext returns a context ending at deadline.
 func (ss *session) receiveContext(ctx context.Context, deadline time.Time) context.Context {
-	if ss.rctx == nil || !deadline.Equal(ss.rdeadline) {
+	if ss.rctx == nil || ss.rctx.Err() != nil || !deadline.Equal(ss.rdeadline) {
 		if ss.rcancel != nil {
 			ss.rcancel()
 		}

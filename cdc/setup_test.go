@@ -191,7 +191,9 @@ func TestLostSlotIsRefused(t *testing.T) {
 			t.Errorf("error does not mention %q: %v", want, err)
 		}
 	}
-	err = NewStream(StreamOptions{DSN: dsn, Slot: "walhook", Publication: "walhook", Start: start}).Run(ctx, newRecorder())
+	runCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	err = NewStream(StreamOptions{DSN: dsn, Slot: "walhook", Publication: "walhook", Start: start}).Run(runCtx, newRecorder())
 	if !errors.As(err, &lost) {
 		t.Fatalf("Run on a lost slot: %v, want *SlotLostError", err)
 	}

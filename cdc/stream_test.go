@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/walhook/walhook/internal/pgtest"
 )
@@ -72,5 +73,44 @@ func TestStreamDecodesTransactions(t *testing.T) {
 	del := txns[len(sizes)+1].Changes
 	if len(del) != 1 || del[0].Kind != Delete || !del[0].OldIsKey || fmt.Sprint(del[0].Old) != "[3 <nil>]" || del[0].New != nil {
 		t.Fatalf("delete: %+v", del[0])
+	}
+}
+
+// blockingHandler blocks in Change until its context ends, then returns nil
+// as a Handler that swallows cancellation would.
+type blockingHandler struct {
+	recorder
+	entered chan struct{}
+}
+
+func (h *blockingHandler) Change(ctx context.Context, c *Change) error {
+	close(h.entered)
+	<-ctx.Done()
+	return nil
+}
+
+func TestCancelWhileHandlerBusyStopsAndRollsBack(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.NewDB(t)
+	start := setup(t, dsn, []string{"public.t"}, `CREATE TABLE t (id int PRIMARY KEY)`)
+	h := &blockingHandler{recorder: *newRecorder(), entered: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- NewStream(StreamOptions{DSN: dsn, Slot: slotFor(t, dsn), Publication: "walhook", Start: start}).Run(ctx, h)
+	}()
+	pgtest.Exec(t, dsn, `INSERT INTO t VALUES (1)`)
+	<-h.entered
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run = %v, want nil", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after cancellation")
+	}
+	if h.rollbacks != 1 {
+		t.Fatalf("%d rollbacks, want 1", h.rollbacks)
 	}
 }
