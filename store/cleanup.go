@@ -34,8 +34,10 @@ func (db *DB) CleanupLogs(ctx context.Context, olderThan time.Duration, batch in
 }
 
 // RunCleanup deletes delivery-log rows older than retention every interval
-// (logs.retention_days with logs.auto_cleanup), first at once. Errors are
-// logged and retried at the next interval; it returns nil when ctx ends.
+// (logs.retention_days with logs.auto_cleanup), first at once. When several
+// walhook processes run it, one cleans at a time (an advisory lock); the
+// others skip that round. Errors are logged and retried at the next
+// interval; it returns nil when ctx ends.
 func (db *DB) RunCleanup(ctx context.Context, retention, interval time.Duration) error {
 	if interval <= 0 {
 		interval = time.Hour
@@ -48,7 +50,7 @@ func (db *DB) RunCleanup(ctx context.Context, retention, interval time.Duration)
 			return nil
 		case <-t.C:
 		}
-		n, err := db.CleanupLogs(ctx, retention, 0)
+		n, err := db.cleanupOnce(ctx, retention)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			db.log.Warn().Err(err).Int64("deleted", n).Msg("clean up delivery log")
@@ -57,4 +59,31 @@ func (db *DB) RunCleanup(ctx context.Context, retention, interval time.Duration)
 		}
 		t.Reset(interval)
 	}
+}
+
+// cleanupOnce runs CleanupLogs unless another process holds the cleanup
+// lock.
+func (db *DB) cleanupOnce(ctx context.Context, retention time.Duration) (int64, error) {
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("clean up delivery log: %w", err)
+	}
+	defer conn.Release()
+	const key = `hashtextextended('walhook.cleanup:' || $1, 0)`
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(`+key+`)`, db.schema).Scan(&got); err != nil {
+		return 0, fmt.Errorf("clean up delivery log: take lock: %w", err)
+	}
+	if !got {
+		return 0, nil
+	}
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock(`+key+`)`, db.schema); err != nil {
+			// The lock dies with the connection: drop it from the pool.
+			_ = conn.Conn().Close(uctx)
+		}
+	}()
+	return db.CleanupLogs(ctx, retention, 0)
 }
