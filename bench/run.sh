@@ -8,8 +8,10 @@
 #
 # Results: one JSON file per workload and a log in $OUT (printed at the
 # end); the summary table is Markdown, ready for docs/benchmarks.md.
-# Every step is bounded by STEP_TIMEOUT seconds; a step that fails or times
-# out is reported as "not run" and the script goes on.
+# Every step is bounded by STEP_TIMEOUT seconds and by an equal share of
+# what is left of BUDGET; walhook's runs get a share of that as their
+# --timeout, so a slow walhook shows as missing events, not as a hang. A
+# step that fails or is cut is reported as "not run" and the script goes on.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +19,8 @@ ROWS=${ROWS:-100000}
 REPS=${REPS:-3}
 BACKLOG=${BACKLOG:-0}
 STEP_TIMEOUT=${STEP_TIMEOUT:-240}
+BUDGET=${BUDGET:-780} # seconds for all steps together (13 minutes)
+STEPS_LEFT=11
 OUT=${OUT:-$(mktemp -d /tmp/walhook-bench.XXXXXX)}
 BIN=$OUT/bin
 mkdir -p "$BIN"
@@ -37,21 +41,42 @@ machine() {
 	echo "- commit: $(git rev-parse --short HEAD 2>/dev/null)"
 }
 
+# slot prints the seconds the next step may take: STEP_TIMEOUT, or an
+# equal share of what is left of BUDGET when that is less.
+slot() {
+	local left=$((BUDGET - SECONDS))
+	local share=$((left / (STEPS_LEFT > 0 ? STEPS_LEFT : 1)))
+	[ "$share" -lt 30 ] && share=30
+	[ "$share" -gt "$STEP_TIMEOUT" ] && share=$STEP_TIMEOUT
+	echo "$share"
+}
+
 # step NAME COMMAND... runs one workload, its JSON on stdout to $OUT/NAME.json.
 step() {
 	local name=$1
 	shift
-	local t0=$SECONDS
+	local t0=$SECONDS limit
+	limit=$(slot)
+	STEPS_LEFT=$((STEPS_LEFT - 1))
 	printf '%-12s ' "$name" >&2
-	if timeout --kill-after=10 "$STEP_TIMEOUT" "$@" >"$OUT/$name.json" 2>"$OUT/$name.log"; then
+	if timeout --kill-after=10 "$limit" "$@" >"$OUT/$name.json" 2>"$OUT/$name.log"; then
 		echo "done in $((SECONDS - t0))s" >&2
 	else
-		echo "FAILED or timed out after $((SECONDS - t0))s (see $OUT/$name.log)" >&2
+		echo "FAILED or cut after $((SECONDS - t0))s of $limit (see $OUT/$name.log)" >&2
 		[ -s "$OUT/$name.json" ] || : >"$OUT/$name.json"
 	fi
 }
 
-BENCH=("$W" bench --json --progress=false --repeat "$REPS" --timeout 150s)
+# wstep NAME FLAGS... runs walhook bench, each run's --timeout a share of
+# the step's time (the warm-up and REPS runs).
+wstep() {
+	local name=$1
+	shift
+	local per=$(($(slot) / (REPS + 2)))
+	step "$name" "${BENCH[@]}" --timeout "${per}s" "$@"
+}
+
+BENCH=("$W" bench --json --progress=false --repeat "$REPS")
 {
 	machine
 } >"$OUT/machine.md"
@@ -64,12 +89,12 @@ step bare "$B" bare -walhook "$W" -rows "$ROWS" -tx-size 100 -in-flight 8 -repea
 step bare_1000 "$B" bare -walhook "$W" -rows 10000 -tx-size 1 -rate 1000 -in-flight 8 -repeat "$REPS"
 
 # walhook, every guarantee on.
-step wh_burst "${BENCH[@]}" --object-count "$ROWS" --tx-size 100 --warmup=5000
-step wh_batch50 "${BENCH[@]}" --object-count "$ROWS" --tx-size 100 --warmup=5000 --batch-size 50
-step wh_1000 "${BENCH[@]}" --object-count 10000 --tx-size 1 --rate 1000 --warmup=2000
-step wh_5000 "${BENCH[@]}" --object-count 25000 --tx-size 5 --rate 5000 --warmup=2000
-step wh_logoff "${BENCH[@]}" --object-count "$ROWS" --tx-size 100 --warmup=5000 --delivery-log off
-step wh_down "${BENCH[@]}" --object-count "$ROWS" --tx-size 100 --warmup=5000 --down-endpoint
+wstep wh_burst --object-count "$ROWS" --tx-size 100 --warmup=5000
+wstep wh_batch50 --object-count "$ROWS" --tx-size 100 --warmup=5000 --batch-size 50
+wstep wh_1000 --object-count 10000 --tx-size 1 --rate 1000 --warmup=2000
+wstep wh_5000 --object-count 25000 --tx-size 5 --rate 5000 --warmup=2000
+wstep wh_logoff --object-count "$ROWS" --tx-size 100 --warmup=5000 --delivery-log off
+wstep wh_down --object-count "$ROWS" --tx-size 100 --warmup=5000 --down-endpoint
 if [ "$BACKLOG" -gt 0 ]; then
 	STEP_TIMEOUT=$((STEP_TIMEOUT * 3)) step wh_backlog "$W" bench --json --progress=false --repeat 1 \
 		--timeout 600s --object-count "$BACKLOG" --tx-size 1000 --batch-size 50

@@ -380,7 +380,11 @@ func (e *benchEnv) measure(ctx context.Context, lg *logging) (*benchReport, erro
 	}
 	rep := &benchReport{Workload: e.workload()}
 	if e.f.warmup > 0 {
-		if _, err := e.burst(ctx, "warm-up", e.f.warmup, 0, 1); err != nil {
+		r, err := e.burst(ctx, "warm-up", e.f.warmup, 0, 1)
+		if err == nil && r.Missing > 0 {
+			err = fmt.Errorf("%d of %d events did not arrive within --timeout %v", r.Missing, r.Expected, e.f.timeout)
+		}
+		if err != nil {
 			return nil, errors.Join(fmt.Errorf("warm-up: %w", err), stopped())
 		}
 	}
