@@ -45,6 +45,15 @@ type Options struct {
 	// the other events keep parking meanwhile. Only with a RetryQueue.
 	BreakAfter int
 	BreakFor   time.Duration
+	// OverflowWait is how long Submit waits for room in a healthy
+	// endpoint's full queue before it parks the event instead (default
+	// 1s). A healthy endpoint that is merely busy frees room within
+	// milliseconds, and waiting (back-pressure on the stream) is far
+	// cheaper than a round trip through the retry queue. An endpoint whose
+	// last attempt failed, or that overflowed once and has not drained to
+	// half its queue since, parks at once, so a slow endpoint delays the
+	// stream by at most OverflowWait per episode.
+	OverflowWait time.Duration
 	// DrainTimeout bounds how long Run lets in-flight attempts finish
 	// after its context is canceled (default 10s).
 	DrainTimeout time.Duration
@@ -79,6 +88,9 @@ func (o Options) withDefaults() Options {
 	def(&o.MaxPending, 65536)
 	if o.MaxWait <= 0 {
 		o.MaxWait = 5 * time.Second
+	}
+	if o.OverflowWait <= 0 {
+		o.OverflowWait = time.Second
 	}
 	if o.BreakAfter == 0 {
 		o.BreakAfter = 5
@@ -289,14 +301,46 @@ func (d *Dispatcher) enqueue(ctx context.Context, ev *Event) error {
 	} else {
 		select {
 		case ep.room <- struct{}{}:
+			if ep.congested.Load() && len(ep.room) <= cap(ep.room)/2 {
+				ep.congested.Store(false)
+			}
 		default:
-			l.pushOver(it)
-			d.kickSweep()
-			return nil
+			ok, err := d.waitRoom(ctx, ep)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				l.pushOver(it)
+				d.kickSweep()
+				return nil
+			}
 		}
 	}
 	l.push(it)
 	return nil
+}
+
+// waitRoom waits up to OverflowWait for a room token of a healthy,
+// uncongested endpoint whose queue is full. It reports whether it got one;
+// when it did not, the endpoint is congested until its queue drains to
+// half. It returns an error only when ctx ends or the dispatcher stops.
+func (d *Dispatcher) waitRoom(ctx context.Context, ep *endpoint) (bool, error) {
+	if ep.congested.Load() || ep.fails.Load() > 0 || ep.openUntil.Load() != 0 {
+		return false, nil
+	}
+	t := time.NewTimer(d.o.OverflowWait)
+	defer t.Stop()
+	select {
+	case ep.room <- struct{}{}:
+		return true, nil
+	case <-t.C:
+		ep.congested.Store(true)
+		return false, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	case <-d.stop:
+		return false, ErrStopped
+	}
 }
 
 // kickSweep asks the sweeper for a sweep now.

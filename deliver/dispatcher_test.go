@@ -85,7 +85,7 @@ func TestDispatcherSlowEndpointDoesNotSlowOthers(t *testing.T) {
 	healthy, _ := newServer(t, func(w http.ResponseWriter, r *http.Request) { healthyGot.Add(1) })
 	var parked parkLog
 	const maxWait = time.Second
-	d, _ := runDispatcher(t, Options{PerEndpoint: 2, QueueSize: 32, MaxWait: maxWait, BreakAfter: -1, DrainTimeout: 50 * time.Millisecond, RetryQueue: parked.queue()})
+	d, _ := runDispatcher(t, Options{PerEndpoint: 2, QueueSize: 32, MaxWait: maxWait, OverflowWait: 100 * time.Millisecond, BreakAfter: -1, DrainTimeout: 50 * time.Millisecond, RetryQueue: parked.queue()})
 	settled := newSettleLog()
 	epSlow := &Endpoint{URL: slow.URL, SubscriptionID: 1, MaxRetries: 3}
 	epFail := &Endpoint{URL: failing.URL, SubscriptionID: 2, MaxRetries: 3, RetryDelay: time.Minute}
@@ -546,7 +546,7 @@ func TestDispatcherQueueFullKeepsRowOrder(t *testing.T) {
 		<-release
 	})
 	var parked parkLog
-	d, _ := runDispatcher(t, Options{PerEndpoint: 1, QueueSize: 1, MaxWait: time.Second, RetryQueue: parked.queue()})
+	d, _ := runDispatcher(t, Options{PerEndpoint: 1, QueueSize: 1, MaxWait: time.Second, OverflowWait: 10 * time.Millisecond, RetryQueue: parked.queue()})
 	ep := &Endpoint{URL: srv.URL, SubscriptionID: 1}
 	settled := newSettleLog()
 	submit(t, d, settled.track(eventTo(ep, "a", "k")))
@@ -721,4 +721,42 @@ func TestDispatcherSubmitDoesNotWaitForPark(t *testing.T) {
 	waitFor(t, "parked", func() bool { return settled.total.Load() >= 97 })
 	close(release)
 	stop()
+}
+
+// TestDispatcherWaitsForRoomAtAHealthyEndpoint: a full queue at a healthy
+// endpoint applies back-pressure (Submit waits for room) instead of
+// parking; only when the room does not come within OverflowWait is the
+// event parked, and the endpoint then parks at once until it drains.
+func TestDispatcherWaitsForRoomAtAHealthyEndpoint(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var got atomic.Int64
+	srv, _ := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if got.Add(1) == 1 {
+			<-release
+		}
+	})
+	var parked parkLog
+	d, _ := runDispatcher(t, Options{PerEndpoint: 1, QueueSize: 1, OverflowWait: time.Hour, RetryQueue: parked.queue()})
+	ep := &Endpoint{URL: srv.URL, SubscriptionID: 1}
+	settled := newSettleLog()
+	submit(t, d, settled.track(eventTo(ep, "a", "k1")))
+	waitFor(t, "a in flight", func() bool { return got.Load() == 1 })
+	submit(t, d, settled.track(eventTo(ep, "b", "k2"))) // fills the queue
+	done := make(chan struct{})
+	go func() {
+		submit(t, d, settled.track(eventTo(ep, "c", "k3"))) // waits for room
+		close(done)
+	}()
+	select {
+	case <-done:
+		t.Fatal("Submit did not wait for room at a healthy endpoint")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	<-done
+	waitFor(t, "all delivered", func() bool { return settled.total.Load() == 3 })
+	if n := len(parked.snapshot()); n != 0 {
+		t.Fatalf("%d events parked, want none: the endpoint was only busy", n)
+	}
 }

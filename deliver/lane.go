@@ -39,6 +39,9 @@ type endpoint struct {
 	// is when the breaker closes.
 	fails     atomic.Int64
 	openUntil atomic.Int64
+	// congested is set when the queue stayed full for OverflowWait; then
+	// overflow parks at once until the queue drains to half.
+	congested atomic.Bool
 }
 
 func newEndpoint(d *Dispatcher, lanes, queue int) *endpoint {
