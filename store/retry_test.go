@@ -465,3 +465,45 @@ func TestFlakyReceiverGetsEverythingAndCountersMatch(t *testing.T) {
 		t.Errorf("successful log rows = %d, want %d", got, n)
 	}
 }
+
+func TestTwoWorkersKeepRowOrder(t *testing.T) {
+	t.Parallel()
+	db, dsn := openDB(t, Options{WorkerID: "w1"})
+	db2 := openDSN(t, dsn, "walhook", Options{WorkerID: "w2"})
+	rcv, srv := newReceiver(t, func(id string, n int) int {
+		if n == 0 && len(id)%2 == 0 {
+			return http.StatusInternalServerError
+		}
+		return http.StatusOK
+	})
+	subr, sub := retrySubscriber(t, db, "crm", srv.URL, 5)
+	const keys, per = 15, 8
+	var evs []*deliver.Event
+	for i := range per {
+		for k := range keys {
+			evs = append(evs, eventFor(subr, sub, fmt.Sprintf("k%02d-%d", k, i), fmt.Sprint("row", k)))
+		}
+	}
+	park(t, db, evs...)
+	o := RetryOptions{Poll: time.Millisecond, Batch: 5, Concurrency: 4}
+	runRetries(t, db, &httpSender{}, o)
+	runRetries(t, db2, &httpSender{}, o)
+	eventually(t, "all delivered", func() bool { return queue(t, db) == "" })
+	last := map[string]int{}
+	for _, id := range rcv.delivered() {
+		var k, i int
+		fmt.Sscanf(id, "k%d-%d", &k, &i)
+		key := fmt.Sprint(k)
+		prev, ok := last[key]
+		if !ok {
+			prev = -1
+		}
+		if i != prev+1 {
+			t.Fatalf("row %d: event %d arrived after %d", k, i, prev)
+		}
+		last[key] = i
+	}
+	if len(last) != keys {
+		t.Fatalf("rows delivered = %d, want %d", len(last), keys)
+	}
+}
