@@ -63,6 +63,40 @@ type Unchanged struct{}
 // date, time, timetz, interval, uuid, enums and any type without a richer
 // mapping; []any for arrays; Unchanged for an unchanged TOAST value. A domain
 // is decoded as its base type.
+//
+// In detail (the replication session runs with DateStyle ISO, IntervalStyle
+// postgres and TimeZone UTC, so these texts do not depend on the server's
+// settings):
+//
+//   - smallint, integer, bigint, oid, xid: int64.
+//   - real, double precision: float64; NaN, Infinity and -Infinity, which
+//     JSON cannot hold, as the strings "NaN", "Infinity", "-Infinity".
+//   - numeric: json.Number holding PostgreSQL's text unchanged (so "1.50"
+//     keeps its scale) when a float64 holds exactly that decimal value, else
+//     the same text as a string (also "NaN", "Infinity", "-Infinity").
+//   - boolean: bool.
+//   - text, varchar, char(n) (blank-padded as stored), name, "char", citext,
+//     uuid ("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"), enums: string.
+//   - json, jsonb: json.RawMessage of the server's text (jsonb normalised by
+//     the server: `{"a": 1, "b": 2}`), checked to be JSON.
+//   - date: string "2026-11-29" (" BC" appended before year 1).
+//   - time: string "15:04:05" with up to 6 fractional digits when non-zero
+//     ("15:04:05.123"); timetz the same followed by the offset ("+02",
+//     "+05:30").
+//   - interval: string in PostgreSQL's own form, e.g.
+//     "1 year 2 mons 3 days 04:05:06.5", "-00:00:01", "00:00:00".
+//   - timestamptz, timestamp: time.Time in UTC (a timestamp without time
+//     zone is read as UTC); "infinity", "-infinity" and years outside
+//     0-9999, which RFC 3339 cannot write, as PostgreSQL's text.
+//   - bytea: []byte (never nil; base64 in JSON).
+//   - arrays of any of these, one or more dimensions: []any of element
+//     values, nested per dimension, NULL elements nil; explicit lower bounds
+//     are dropped.
+//   - any other type (ranges, composites, geometric, network, extension
+//     types): string in PostgreSQL's text form.
+//
+// A value that cannot be read as its type (not expected from the server) is
+// kept as its text, a string, rather than stopping the stream.
 type Row []any
 
 // Kind says what a Change is.

@@ -99,6 +99,9 @@ func (s *Stream) Run(ctx context.Context, h Handler) error {
 	if err := validSlotName(s.o.Slot); err != nil {
 		return err
 	}
+	if s.o.Publication == "" {
+		return errors.New("stream: publication name is empty: set source.publication")
+	}
 	p := &progress{resume: s.o.Start, dispatched: s.o.Start}
 	sql := &sqlConn{dsn: s.o.DSN}
 	defer sql.close()

@@ -142,14 +142,18 @@ func scanned[T any](m *pgtype.Map, oid uint32, conv func(T) any) valueDecoder {
 }
 
 // timeDecoder reads timestamp and timestamptz as time.Time in UTC;
-// "infinity" and "-infinity" stay strings.
+// "infinity", "-infinity" and years outside 0-9999 stay strings.
 func timeDecoder(m *pgtype.Map, oid uint32) valueDecoder {
 	scan := scanned(m, oid, func(t time.Time) any { return t.UTC() })
 	return func(src []byte) any {
 		if len(src) > 0 && (src[0] == 'i' || src[0] == '-' && len(src) > 1 && src[1] == 'i') {
 			return string(src)
 		}
-		return scan(src)
+		v := scan(src)
+		if t, ok := v.(time.Time); ok && (t.Year() < 0 || t.Year() > 9999) {
+			return string(src) // RFC 3339 (and so encoding/json) cannot write it
+		}
+		return v
 	}
 }
 
