@@ -67,7 +67,8 @@ func (db *DB) Record(a deliver.Attempt) {
 // batch (delivery-log rows by COPY, counters, auto-disable). A failed write
 // is retried with backoff until it succeeds, so nothing queued is dropped
 // while the database recovers. When ctx is cancelled it stops taking
-// attempts, writes everything queued and returns nil.
+// attempts, writes everything queued and returns nil; from then on Record
+// writes each attempt itself. Run it once per DB.
 func (db *DB) RunRecorder(ctx context.Context) error {
 	r := db.rec
 	tick := time.NewTicker(db.opts.FlushInterval)
@@ -79,11 +80,13 @@ func (db *DB) RunRecorder(ctx context.Context) error {
 			batch = append(batch, a)
 			if len(batch) >= db.opts.FlushRows {
 				db.flushRetrying(ctx, batch)
+				clear(batch) // drop references to written events' bodies
 				batch = batch[:0]
 			}
 		case <-tick.C:
 			if len(batch) > 0 {
 				db.flushRetrying(ctx, batch)
+				clear(batch)
 				batch = batch[:0]
 			}
 		case <-ctx.Done():

@@ -19,7 +19,8 @@ const (
 )
 
 // SyncConfig makes the tables match the subscribers declared in YAML, in one
-// transaction (serialised between processes by an advisory lock):
+// transaction (serialised between processes by an advisory lock); rows
+// already matching are not written, so a restart produces no WAL changes:
 //
 //   - each YAML subscriber is inserted or updated by name and marked
 //     config_managed; its counters are kept. A subscriber auto-disabled at
@@ -90,7 +91,17 @@ ON CONFLICT (name) DO UPDATE SET
         ELSE NULL END,
     auto_disabled_at = CASE WHEN EXCLUDED.is_active THEN s.auto_disabled_at END,
     updated_at = now()
-WHERE s.config_managed
+WHERE s.config_managed AND (
+    s.description, s.table_name, s.target_url, s.projection, s.secrets, s.headers, s.max_retries,
+    s.retry_delay_ms, s.timeout_ms, s.auto_disable_after_failures, s.batch_size, s.unordered,
+    s.is_active, s.disabled_reason
+) IS DISTINCT FROM (
+    EXCLUDED.description, EXCLUDED.table_name, EXCLUDED.target_url, EXCLUDED.projection, EXCLUDED.secrets,
+    EXCLUDED.headers, EXCLUDED.max_retries, EXCLUDED.retry_delay_ms, EXCLUDED.timeout_ms,
+    EXCLUDED.auto_disable_after_failures, EXCLUDED.batch_size, EXCLUDED.unordered,
+    EXCLUDED.is_active AND (s.auto_disabled_at IS NULL),
+    CASE WHEN NOT EXCLUDED.is_active THEN EXCLUDED.disabled_reason
+         WHEN s.auto_disabled_at IS NOT NULL THEN s.disabled_reason END)
 RETURNING id`
 
 func (db *DB) syncSubscriber(ctx context.Context, tx pgx.Tx, cfg *config.Config, s *config.Subscriber) error {
@@ -117,6 +128,14 @@ func (db *DB) syncSubscriber(ctx context.Context, tx pgx.Tx, cfg *config.Config,
 		millis(s.Timeout, d.Timeout), orInt(s.AutoDisableAfterFailures, d.AutoDisableAfterFailures),
 		max(s.BatchSize, 1), s.Unordered, s.IsActive,
 	).Scan(&id)
+	if err == pgx.ErrNoRows {
+		// Unchanged, or owned by SQL: find out which.
+		var managed bool
+		err = tx.QueryRow(ctx, db.render(`SELECT id, config_managed FROM {{schema}}.subscribers WHERE name = $1`), s.Name).Scan(&id, &managed)
+		if err == nil && !managed {
+			err = pgx.ErrNoRows
+		}
+	}
 	if err == pgx.ErrNoRows {
 		return fmt.Errorf("subscriber %q (%s:%d) already exists and was created with SQL, not from the config: rename one of them, or set config_managed = true on the row to let the config own it", s.Name, cfg.File, s.Line)
 	}

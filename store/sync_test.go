@@ -126,3 +126,25 @@ func TestSyncConfigSetsColumnDefaults(t *testing.T) {
 		t.Fatalf("idempotent SyncConfig: %v", err)
 	}
 }
+
+func TestSyncConfigWritesNothingWhenUnchanged(t *testing.T) {
+	t.Parallel()
+	db, _ := openDB(t, Options{})
+	ctx := context.Background()
+	cfg := testConfig(yamlSubscriber("crm", "created"), yamlSubscriber("off", "created"))
+	cfg.Subscribers[1].IsActive = false
+	if err := db.SyncConfig(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	before := scalar[string](t, db, `SELECT string_agg(xmin::text, ',' ORDER BY id) FROM {{schema}}.subscribers`)
+	beforeSubs := scalar[string](t, db, `SELECT string_agg(xmin::text, ',' ORDER BY id) FROM {{schema}}.subscriptions`)
+	if err := db.SyncConfig(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if after := scalar[string](t, db, `SELECT string_agg(xmin::text, ',' ORDER BY id) FROM {{schema}}.subscribers`); after != before {
+		t.Errorf("unchanged subscribers rewritten: xmin %s -> %s", before, after)
+	}
+	if after := scalar[string](t, db, `SELECT string_agg(xmin::text, ',' ORDER BY id) FROM {{schema}}.subscriptions`); after != beforeSubs {
+		t.Errorf("unchanged subscriptions rewritten: xmin %s -> %s", beforeSubs, after)
+	}
+}
