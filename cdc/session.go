@@ -183,6 +183,7 @@ func (ss *session) walData(ctx context.Context, data []byte) error {
 		ss.s.m.changes[v.Kind].Inc()
 		err = ss.h.Change(ctx, v)
 	case *Commit:
+		ss.s.m.transactions.Inc()
 		err = ss.h.Commit(ctx, v)
 		if err == nil {
 			ss.committed(v)
@@ -195,7 +196,6 @@ func (ss *session) walData(ctx context.Context, data []byte) error {
 }
 
 func (ss *session) committed(c *Commit) {
-	ss.s.m.transactions.Inc()
 	ss.p.inTxn = false
 	ss.p.resume = c.EndLSN
 	if c.EndLSN > ss.p.dispatched {

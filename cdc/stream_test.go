@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/walhook/walhook/internal/pgtest"
 )
 
@@ -17,7 +18,8 @@ func TestStreamDecodesTransactions(t *testing.T) {
 		`CREATE TABLE b (id bigint PRIMARY KEY, n numeric)`,
 		`CREATE TABLE c (id int PRIMARY KEY)`) // not published
 	rec := newRecorder()
-	run(t, StreamOptions{DSN: dsn, Start: start}, rec)
+	reg := prometheus.NewRegistry()
+	run(t, StreamOptions{DSN: dsn, Start: start, Registerer: reg}, rec)
 	conn := connect(t, dsn)
 	ctx := context.Background()
 	sizes := []int{1, 3, 50}
@@ -73,6 +75,23 @@ func TestStreamDecodesTransactions(t *testing.T) {
 	del := txns[len(sizes)+1].Changes
 	if len(del) != 1 || del[0].Kind != Delete || !del[0].OldIsKey || fmt.Sprint(del[0].Old) != "[3 <nil>]" || del[0].New != nil {
 		t.Fatalf("delete: %+v", del[0])
+	}
+	metrics := map[string]float64{}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			name := f.GetName()
+			for _, l := range m.GetLabel() {
+				name += "/" + l.GetValue()
+			}
+			metrics[name] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	if metrics["walhook_cdc_changes_total/insert"] != 57 || metrics["walhook_cdc_transactions_total"] != 5 || metrics["walhook_cdc_flushed_lsn_bytes"] == 0 {
+		t.Errorf("metrics: %v", metrics)
 	}
 }
 
