@@ -15,7 +15,7 @@ type Report struct {
 	WALLevel    string
 	Role        string
 	Superuser   bool
-	Replication bool // the role has REPLICATION (or is superuser)
+	Replication bool // the role has REPLICATION (or is superuser, or on RDS a member of rds_replication)
 	// Tables holds one entry per table asked about, keyed as asked.
 	Tables map[string]*TableReport
 	// Problems lists everything that stops walhook from streaming, each
@@ -83,7 +83,11 @@ func (r *Report) problem(format string, args ...any) {
 }
 
 func (r *Report) checkServer(ctx context.Context, conn *pgx.Conn) error {
-	err := conn.QueryRow(ctx, `SELECT current_setting('wal_level'), current_user::text, rolsuper, rolreplication FROM pg_roles WHERE rolname = current_user`).
+	// On Amazon RDS and Aurora, replication is granted through membership
+	// of rds_replication rather than the REPLICATION attribute.
+	err := conn.QueryRow(ctx, `SELECT current_setting('wal_level'), current_user::text, rolsuper,
+		rolreplication OR EXISTS (SELECT 1 FROM pg_roles g WHERE g.rolname = 'rds_replication' AND pg_has_role(current_user, g.oid, 'member'))
+		FROM pg_roles WHERE rolname = current_user`).
 		Scan(&r.WALLevel, &r.Role, &r.Superuser, &r.Replication)
 	if err != nil {
 		return fmt.Errorf("read server settings: %w", err)
@@ -93,7 +97,7 @@ func (r *Report) checkServer(ctx context.Context, conn *pgx.Conn) error {
 		r.problem("wal_level is %q, logical replication needs logical: run ALTER SYSTEM SET wal_level = logical; and restart PostgreSQL (on managed services set the parameter, e.g. rds.logical_replication = 1)", r.WALLevel)
 	}
 	if !r.Replication {
-		r.problem("role %q may not replicate: run ALTER ROLE %s REPLICATION; as a superuser (or connect as a role that has it)", r.Role, pgx.Identifier{r.Role}.Sanitize())
+		r.problem("role %q may not replicate: run ALTER ROLE %s REPLICATION; as a superuser (on Amazon RDS: GRANT rds_replication TO %s;), or connect as a role that may", r.Role, pgx.Identifier{r.Role}.Sanitize(), pgx.Identifier{r.Role}.Sanitize())
 	}
 	return nil
 }
