@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -117,6 +118,9 @@ func scanSubscriber(r pgx.CollectableRow) (Subscriber, error) {
 // characters, fewer for short values).
 func MaskSecret(s string) string {
 	n := min(8, len(s)/3)
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
 	return s[:n] + "…"
 }
 
