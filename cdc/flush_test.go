@@ -151,6 +151,17 @@ func TestFlushNeverPassesUnsettled(t *testing.T) {
 		if got := w.read(t); got > limit {
 			t.Fatalf("%s: confirmed flush %s passes unsettled commit %s", step, got, limit)
 		}
+		// The standby status carries the settled position as written,
+		// flushed and applied alike, never what was merely received.
+		var write, flush, replay string
+		err := w.conn.QueryRow(context.Background(), `SELECT write_lsn::text, flush_lsn::text, replay_lsn::text FROM pg_stat_replication
+			WHERE pid = (SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1)`, w.slot).Scan(&write, &flush, &replay)
+		if err != nil {
+			t.Fatalf("%s: read pg_stat_replication: %v", step, err)
+		}
+		if lsn, _ := ParseLSN(write); write != flush || flush != replay || lsn > limit || lsn == 0 {
+			t.Fatalf("%s: status write %s flush %s replay %s, want equal and at most %s", step, write, flush, replay, limit)
+		}
 	}
 	check("nothing settled", a.CommitLSN())
 	b.Done()
