@@ -90,7 +90,8 @@ type progress struct {
 // to settle, sends a last status update and returns nil. A Stream runs once
 // at a time. It returns an error when the Handler returns one, or when
 // the server refuses the stream for a reason a retry cannot fix (slot or
-// publication missing, slot invalidated, authentication). Any other failure
+// publication missing, slot invalidated (*SlotLostError), authentication, a
+// message walhook cannot decode). Any other failure
 // (a lost connection, the server restarting, the slot still held by a dying
 // session) is logged and retried with capped exponential back-off, for as
 // long as ctx lives; a transaction open at that moment is rolled back on the
