@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -129,7 +130,13 @@ func (db *DB) loadSubscriptions(ctx context.Context, where string, args ...any) 
 	for i := range raw {
 		s, err := db.buildSubscription(&raw[i])
 		if err != nil {
-			return nil, err
+			// One bad row must not stop the stream for everyone: its
+			// events are dropped (Active false, counted by the router)
+			// until the row is fixed. The triggers refuse most such rows
+			// at INSERT time already.
+			db.log.Error().Err(err).Int64("subscription_id", raw[i].id).Str("subscriber", raw[i].name).
+				Msg("subscription cannot be used; its events are dropped until it is fixed")
+			s.Active = false
 		}
 		db.suspended.set(raw[i].id, raw[i].suspended)
 		out = append(out, s)
@@ -137,16 +144,16 @@ func (db *DB) loadSubscriptions(ctx context.Context, where string, args ...any) 
 	return out, nil
 }
 
+// buildSubscription builds a router subscription. On error it still
+// returns one, with what could be built (the endpoint's URL is empty when
+// it does not resolve, the projection nil when it does not compile).
 func (db *DB) buildSubscription(s *subRow) (*router.Subscription, error) {
-	target, err := router.ResolveEndpoint(s.targetURL, s.customEndpoint)
-	if err != nil {
-		return nil, fmt.Errorf("subscriber %q (id %d): %w", s.name, s.subscriberID, err)
+	target, errURL := router.ResolveEndpoint(s.targetURL, s.customEndpoint)
+	if errURL != nil {
+		errURL = fmt.Errorf("subscriber %q (id %d): %w", s.name, s.subscriberID, errURL)
 	}
-	proj, err := db.projection(s)
-	if err != nil {
-		return nil, err
-	}
-	return &router.Subscription{
+	proj, errProj := db.projection(s)
+	sub := &router.Subscription{
 		ID:           s.id,
 		Key:          s.name + "/" + s.event,
 		Subscriber:   s.name,
@@ -168,7 +175,8 @@ func (db *DB) buildSubscription(s *subRow) (*router.Subscription, error) {
 		},
 		Projection: proj,
 		Active:     s.active && (s.subscriberActive || s.suspended),
-	}, nil
+	}
+	return sub, errors.Join(errURL, errProj)
 }
 
 // projection compiles the subscriber's own projection, or else uses its

@@ -59,11 +59,47 @@ func TestLookupBuildsSubscriptions(t *testing.T) {
 	if got, _ := db.Lookup(context.Background(), "public.users", "updated"); got[0].Projection == nil {
 		t.Error("subscriber projection not applied")
 	}
+	// A projection the trigger would refuse (written with the trigger off)
+	// drops that subscription's events instead of stopping the stream.
+	exec(t, db, `ALTER TABLE {{schema}}.subscribers DISABLE TRIGGER subscriber_check_projection`)
 	exec(t, db, `UPDATE {{schema}}.subscribers SET projection = '42' WHERE id = $1`, subr)
 	db.Invalidate("")
-	_, err = db.Lookup(context.Background(), "public.users", "updated")
-	if err == nil || !strings.Contains(err.Error(), `subscriber "crm"`) {
-		t.Errorf("bad projection: %v, want an error naming the subscriber", err)
+	got, err = db.Lookup(context.Background(), "public.users", "updated")
+	if err != nil || len(got) != 1 || got[0].Active {
+		t.Errorf("bad projection: Lookup = %+v, %v; want the subscription, inactive", got, err)
+	}
+}
+
+func TestProjectionIsCheckedAndKeepsOrder(t *testing.T) {
+	t.Parallel()
+	db, _ := openDB(t, Options{})
+	subr, _ := addSubscriber(t, db, "crm", "public.users", "https://h.example.com/")
+	for _, ok := range []string{
+		`null`, `["id", "email"]`, `{"mail": "email", "id": "id"}`, `{"id": null}`,
+		`{"kind": {"const": {"a": [1, 2]}}, "contact": {"email": "email", "n": {"x": "y"}}}`,
+	} {
+		exec(t, db, `UPDATE {{schema}}.subscribers SET projection = $2 WHERE id = $1`, subr, ok)
+		if got := scalar[string](t, db, `SELECT coalesce(projection::text, 'null') FROM {{schema}}.subscribers WHERE id = $1`, subr); got != ok {
+			t.Errorf("stored %s as %s", ok, got)
+		}
+	}
+	for bad, want := range map[string]string{
+		`42`:                            "want an array of column names",
+		`[]`:                            "projection: is empty",
+		`["id", ""]`:                    "projection[1]: want a column name",
+		`["id", "id"]`:                  "listed twice",
+		`{}`:                            "projection: is empty",
+		`{"a": 1}`:                      "projection.a: want a column name",
+		`{"a": ""}`:                     "projection.a: column name is empty",
+		`{"a": {"const": 1, "b": "c"}}`: "no other keys",
+		`{"a": {"b": {}}}`:              "projection.a.b: is empty",
+		`{"a": "x", "a": "y"}`:          "appears twice",
+		`{"a": {"b": [1]}}`:             "projection.a.b: want a column name",
+	} {
+		_, err := db.pool.Exec(context.Background(), db.render(`UPDATE {{schema}}.subscribers SET projection = $2 WHERE id = $1`), subr, bad)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("projection %s: error %v, want it to say %q", bad, err, want)
+		}
 	}
 }
 

@@ -92,11 +92,11 @@ ON CONFLICT (name) DO UPDATE SET
     auto_disabled_at = CASE WHEN EXCLUDED.is_active THEN s.auto_disabled_at END,
     updated_at = now()
 WHERE s.config_managed AND (
-    s.description, s.table_name, s.target_url, s.projection, s.secrets, s.headers, s.max_retries,
+    s.description, s.table_name, s.target_url, s.projection::text, s.secrets, s.headers, s.max_retries,
     s.retry_delay_ms, s.timeout_ms, s.auto_disable_after_failures, s.batch_size, s.unordered,
     s.is_active, s.disabled_reason
 ) IS DISTINCT FROM (
-    EXCLUDED.description, EXCLUDED.table_name, EXCLUDED.target_url, EXCLUDED.projection, EXCLUDED.secrets,
+    EXCLUDED.description, EXCLUDED.table_name, EXCLUDED.target_url, EXCLUDED.projection::text, EXCLUDED.secrets,
     EXCLUDED.headers, EXCLUDED.max_retries, EXCLUDED.retry_delay_ms, EXCLUDED.timeout_ms,
     EXCLUDED.auto_disable_after_failures, EXCLUDED.batch_size, EXCLUDED.unordered,
     EXCLUDED.is_active AND (s.auto_disabled_at IS NULL),

@@ -25,7 +25,7 @@ func yamlSubscriber(name string, events ...string) config.Subscriber {
 		Secrets: []string{"whsec_c2VjcmV0"}, Headers: map[string]string{"X-Api-Key": "abc"},
 		MaxRetries: 5, RetryDelay: 2 * time.Second, Timeout: 3 * time.Second,
 		AutoDisableAfterFailures: 4, BatchSize: 1, IsActive: true, Line: 10,
-		Fields: &config.Projection{Fields: []config.Field{{Key: "id", Column: "id"}, {Key: "mail", Column: "email"}}},
+		Fields: &config.Projection{Fields: []config.Field{{Key: "mail", Column: "email"}, {Key: "id", Column: "id"}}},
 	}
 	for _, e := range events {
 		s.Subscriptions = append(s.Subscriptions, config.Subscription{Event: e, IsActive: true})
@@ -48,7 +48,7 @@ func TestSyncConfigCreatesUpdatesAndDeactivates(t *testing.T) {
 	}
 	row := scalar[string](t, db, `SELECT concat_ws('|', table_name, target_url, projection::text, array_to_string(secrets, ','), headers::text,
     max_retries, retry_delay_ms, timeout_ms, auto_disable_after_failures, is_active) FROM {{schema}}.subscribers WHERE name = 'crm'`)
-	want := `public.users|https://hooks.example.com/crm|{"id": "id", "mail": "email"}|whsec_c2VjcmV0|{"X-Api-Key": "abc"}|5|2000|3000|4|t`
+	want := `public.users|https://hooks.example.com/crm|{"mail":"email","id":"id"}|whsec_c2VjcmV0|{"X-Api-Key": "abc"}|5|2000|3000|4|t`
 	if row != want {
 		t.Errorf("crm row =\n %s\nwant\n %s", row, want)
 	}
