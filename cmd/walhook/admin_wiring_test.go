@@ -83,7 +83,7 @@ func TestAdminAdaptersServeTheState(t *testing.T) {
 		t.Fatalf("subscribers: %+v", subs)
 	}
 	one := apiOK[subscriberJSON](t, ts, "GET", "/api/v1/subscribers/1", "")
-	if rd := one.Subscriptions[0].RecentDeliveries; len(rd) == 0 || rd[0].ResponseStatus != 200 || rd[0].ID != 1 {
+	if rd := one.Subscriptions[0].RecentDeliveries; len(rd) == 0 || rd[0].ResponseStatus != 200 || rd[0].ID != 4 {
 		t.Fatalf("recent deliveries, newest first: %+v", rd)
 	}
 	if code, _ := api(t, ts, "GET", "/api/v1/subscribers/99", ""); code != http.StatusNotFound {

@@ -116,7 +116,9 @@ type slotInfo struct {
 	LagBytes          int64  `json:"lag_bytes"`
 }
 
-// slot reads the slot from the source database.
+// slot reads the slot from the source database (slot names are
+// cluster-wide: one of the same name in another database is another
+// walhook's).
 func (s *stateAPI) slot(ctx context.Context) (slotInfo, error) {
 	info := slotInfo{Name: s.cfg.Source.Slot}
 	err := s.withSource(ctx, func(q querier) error {
@@ -125,7 +127,7 @@ func (s *stateAPI) slot(ctx context.Context) (slotInfo, error) {
 		err := q.QueryRow(ctx, `SELECT active, wal_status, confirmed_flush_lsn::text,
        CASE WHEN pg_is_in_recovery() THEN NULL
             ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint END
-FROM pg_replication_slots WHERE slot_name = $1`, info.Name).Scan(&info.Active, &walStatus, &flush, &lag)
+FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()`, info.Name).Scan(&info.Active, &walStatus, &flush, &lag)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}

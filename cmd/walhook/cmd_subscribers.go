@@ -235,14 +235,15 @@ const subscriptionsSQL = `SELECT id, subscriber_id, event_name, custom_endpoint,
        total_deliveries, successful_deliveries, failed_deliveries, coalesce(success_rate, 0)::float8
 FROM {{schema}}.subscriptions_v WHERE subscriber_id = ANY($1) ORDER BY subscriber_id, event_name`
 
-// recentSQL reads the last five attempts of each subscription through the
-// (subscription_id, created_at) index.
+// recentSQL reads the last five attempts of each subscription, newest
+// (highest id) first, by a backward scan of the (subscription_id, id)
+// index that stops after five rows.
 const recentSQL = `SELECT s.id, l.id, l.created_at, coalesce(l.response_status, 0)
 FROM unnest($1::bigint[]) AS s(id)
 CROSS JOIN LATERAL (
     SELECT id, created_at, response_status FROM {{schema}}.delivery_log
-    WHERE subscription_id = s.id ORDER BY created_at DESC, id DESC LIMIT 5
-) l ORDER BY s.id, l.created_at DESC, l.id DESC`
+    WHERE subscription_id = s.id ORDER BY id DESC LIMIT 5
+) l ORDER BY s.id, l.id DESC`
 
 // attachSubscriptions fills in each subscriber's subscriptions with their
 // resolved endpoints and recent deliveries.

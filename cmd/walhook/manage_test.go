@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -64,13 +65,14 @@ type fixture struct {
 
 // newFixture creates the source tables, writes the configuration file and
 // migrates and syncs the state schema, as walhook run would.
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{dsn: pgtest.NewDB(t), sink: newSink(t)}
 	execSQL(t, f.dsn, manageSchema)
 	yaml := strings.NewReplacer("{{DSN}}", f.dsn, "{{URL}}", f.sink.srv.URL, "{{SECRET}}", testSecret).Replace(manageYAML)
-	f.cfgPath = writeFile(t, "walhook.yaml", yaml)
-	var err error
+	f.cfgPath = filepath.Join(t.TempDir(), "walhook.yaml")
+	err := os.WriteFile(f.cfgPath, []byte(yaml), 0o600)
+	fatalIf(t, err, "write config")
 	f.cfg, err = config.Load(f.cfgPath)
 	fatalIf(t, err, "load config")
 	ctx := context.Background()
@@ -102,7 +104,7 @@ func (f *fixture) mustRun(t *testing.T, want int, args ...string) string {
 }
 
 // sql runs statements on the fixture's database.
-func (f *fixture) sql(t *testing.T, stmts ...string) { execSQL(t, f.dsn, stmts...) }
+func (f *fixture) sql(t testing.TB, stmts ...string) { execSQL(t, f.dsn, stmts...) }
 
 // count returns the result of a count query.
 func (f *fixture) count(t *testing.T, query string) int64 {
@@ -112,9 +114,9 @@ func (f *fixture) count(t *testing.T, query string) int64 {
 	return n
 }
 
-// seedLog writes delivery-log rows for "users hook": two successes, one
-// failure with an error message, one old success, and a failed and a held
-// retry-queue row.
+// seedLog writes delivery-log rows for "users hook", oldest first (ids 1
+// to 4): an old success (40 days), a failure with an error message, two
+// successes; and a failed and a held retry-queue row.
 func (f *fixture) seedLog(t *testing.T) {
 	t.Helper()
 	f.sql(t, `INSERT INTO walhook.delivery_log (subscription_id, subscriber_id, event_id, event_name, table_name,
@@ -124,7 +126,7 @@ FROM walhook.subscribers sb JOIN walhook.subscriptions sn ON sn.subscriber_id = 
 (VALUES ('evt_a', 200, NULL, interval '1 hour'), ('evt_b', 204, NULL, interval '2 hours'),
         ('evt_c', 500, 'http 500', interval '3 hours'), ('evt_old', 200, NULL, interval '40 days'))
     AS v(event_id, status, err, age)
-WHERE sb.name = 'users hook'`,
+WHERE sb.name = 'users hook' ORDER BY v.age DESC`,
 		`INSERT INTO walhook.retry_queue (event_id, subscription_id, subscriber_id, event_name, table_name, payload, status, attempts, last_error)
 SELECT v.event_id, sn.id, sb.id, 'created', 'public.users', '{}'::bytea, v.status, 4, 'http 500'
 FROM walhook.subscribers sb JOIN walhook.subscriptions sn ON sn.subscriber_id = sb.id AND sn.event_name = 'created',
