@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
 
 	"github.com/walhook/walhook/admin"
 	"github.com/walhook/walhook/deliver"
@@ -20,9 +21,9 @@ import (
 // standby process would (no router), with a running dispatcher.
 func serveAdmin(t *testing.T, f *fixture) *httptest.Server {
 	t.Helper()
-	g := &globalFlags{logLevel: "warn", logFormat: "console"}
-	lg, err := g.newLogging(testWriter{t})
-	fatalIf(t, err, "logging")
+	// Not newLogging: it sets zerolog's global time format, which races
+	// with tests running a pipeline.
+	lg := &logging{root: zerolog.New(testWriter{t}).Level(zerolog.WarnLevel)}
 	client, err := newDeliverClient(f.cfg)
 	fatalIf(t, err, "client")
 	disp, err := deliver.NewDispatcher(deliver.Options{Client: client, Concurrency: 4, PerEndpoint: 2, Recorder: f.db, RetryQueue: f.db})

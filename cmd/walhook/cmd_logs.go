@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -21,7 +22,7 @@ func newLogsCmd(g *globalFlags) *cobra.Command {
 		Use:   "logs",
 		Short: "Read and clean the delivery log (webhook_logs)",
 	}
-	c.AddCommand(logsListCmd(g), logsStatsCmd(g), logsErrorsCmd(g), logsCleanupCmd(g))
+	c.AddCommand(logsListCmd(g), logsShowCmd(g), logsStatsCmd(g), logsErrorsCmd(g), logsCleanupCmd(g))
 	return c
 }
 
@@ -70,6 +71,61 @@ func logsListCmd(g *globalFlags) *cobra.Command {
 	fl.IntVar(&f.Limit, "limit", 50, "most entries to show (1–1000)")
 	addJSONFlag(c, &asJSON)
 	return c
+}
+
+func logsShowCmd(g *globalFlags) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one delivery attempt with its request payload and response",
+		Args:  exactArgs(1, "a delivery-log id from walhook logs list"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil || id <= 0 {
+				return usagef("%q is not a delivery-log id: give the number from the ID column of walhook logs list", args[0])
+			}
+			return withState(cmd, g, func(ctx context.Context, s *stateAPI) error {
+				e, err := s.GetLog(ctx, id)
+				if errors.Is(err, admin.ErrNotFound) {
+					return usageError{err}
+				}
+				if err != nil {
+					return err
+				}
+				return newOutput(cmd, asJSON).emit(e, func(w io.Writer) { printLogEntry(w, e) })
+			})
+		},
+	}
+	addJSONFlag(c, &asJSON)
+	return c
+}
+
+func printLogEntry(w io.Writer, e admin.LogEntry) {
+	tw := newTable(w)
+	fmt.Fprintf(tw, "ID:\t%d\n", e.ID)
+	fmt.Fprintf(tw, "Time:\t%s\n", e.CreatedAt.UTC().Format(time.RFC3339Nano))
+	fmt.Fprintf(tw, "Subscriber:\t%s (id %d), subscription %d\n", e.Subscriber, e.SubscriberID, e.SubscriptionID)
+	fmt.Fprintf(tw, "Event:\t%s on %s, id %s, attempt %d\n", e.Event, e.Table, e.EventID, e.AttemptNumber)
+	fmt.Fprintf(tw, "Outcome:\t%s\n", attemptWords(e))
+	fmt.Fprintf(tw, "Duration:\t%d ms\n", e.DurationMS)
+	tw.Flush()
+	if e.ResponseBody != "" {
+		fmt.Fprintf(w, "Response body:\n%s\n", e.ResponseBody)
+	}
+	if len(e.Payload) > 0 {
+		fmt.Fprintf(w, "Request payload:\n%s\n", e.Payload)
+	}
+}
+
+func attemptWords(e admin.LogEntry) string {
+	switch {
+	case e.IsSuccess:
+		return fmt.Sprintf("delivered (HTTP %d)", e.ResponseStatus)
+	case e.ResponseStatus != 0:
+		return fmt.Sprintf("failed (HTTP %d) %s", e.ResponseStatus, e.ErrorMessage)
+	default:
+		return "failed: " + e.ErrorMessage
+	}
 }
 
 func logsStatsCmd(g *globalFlags) *cobra.Command {

@@ -22,6 +22,11 @@ func TestLogsCommands(t *testing.T) {
 		t.Fatalf("limited list, want 2 newest first: %+v", some)
 	}
 
+	out = f.mustRun(t, exitOK, "logs", "show", "2")
+	mustContain(t, out, "evt_c", "failed (HTTP 500) http 500", "Request payload:", `"id": 1`)
+	f.mustRun(t, exitUsage, "logs", "show", "999")
+	f.mustRun(t, exitUsage, "logs", "show", "x")
+
 	st := decodeJSON[admin.LogStats](t, f.mustRun(t, exitOK, "logs", "stats", "--days", "7", "--json"))
 	if st.Total != 3 || st.Successful != 2 || st.Failed != 1 || st.SuccessRate != 66.66 || len(st.BySubscriber) != 1 {
 		t.Fatalf("stats: %+v", st)

@@ -36,7 +36,7 @@ func newSubscribersCmd(g *globalFlags) *cobra.Command {
 		},
 	}
 	addJSONFlag(list, &asJSON)
-	c.AddCommand(list,
+	c.AddCommand(list, subscriberShowCmd(g),
 		subscriberAction(g, "enable", "Activate a subscriber: clears its failure streak and auto-disable and releases the events held for it", true),
 		subscriberAction(g, "disable", "Deactivate a subscriber: its future events are dropped, not held", false),
 		subscriberResetCmd(g))
@@ -81,6 +81,48 @@ func subscriberAction(g *globalFlags, verb, short string, active bool) *cobra.Co
 			})
 		},
 	}
+}
+
+func subscriberShowCmd(g *globalFlags) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "show NAME|ID",
+		Short: "Show one subscriber: health, counters, settings and subscriptions",
+		Args:  exactArgs(1, "the subscriber's name or id, e.g. walhook subscribers show \"My External API\""),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withState(cmd, g, func(ctx context.Context, s *stateAPI) error {
+				id, _, err := s.resolveSubscriber(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				sub, err := s.GetSubscriber(ctx, id)
+				if err != nil {
+					return err
+				}
+				return newOutput(cmd, asJSON).emit(sub, func(w io.Writer) {
+					printSubscriberDetail(w, sub)
+					fmt.Fprintf(w, "  settings: max_retries %d, retry_delay %s, timeout %s, auto_disable_after_failures %d, secret %s, managed by %s\n",
+						sub.MaxRetries, sub.RetryDelay, sub.Timeout, sub.AutoDisableAfterFailures, orDash(sub.SecretHint), managedBy(sub.ConfigManaged))
+				})
+			})
+		},
+	}
+	addJSONFlag(c, &asJSON)
+	return c
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func managedBy(config bool) string {
+	if config {
+		return "the configuration file"
+	}
+	return "SQL"
 }
 
 func subscriberResetCmd(g *globalFlags) *cobra.Command {

@@ -38,6 +38,9 @@ func TestSubscribersCommands(t *testing.T) {
 		t.Errorf("updated endpoint %q", users.Subscriptions[1].Endpoint)
 	}
 
+	out = f.mustRun(t, exitOK, "subscribers", "show", "users hook")
+	mustContain(t, out, "users hook (id 1): active, HEALTHY", "retry_delay 1h0m0s", "whsec_…", "the configuration file")
+
 	out = f.mustRun(t, exitOK, "subscribers", "disable", "users hook")
 	mustContain(t, out, `subscriber "users hook"`, "disabled", "next walhook start")
 	if n := f.count(t, `SELECT count(*) FROM walhook.subscribers WHERE NOT is_active`); n != 1 {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"github.com/walhook/walhook/admin"
@@ -43,16 +44,12 @@ func (s *stateAPI) sql(q string) string {
 // schema exists, so that commands fail with "run walhook migrate" rather
 // than with a missing relation. The caller closes the returned stateAPI.
 func openState(ctx context.Context, cmd *cobra.Command, g *globalFlags, needSchema bool) (*stateAPI, error) {
-	lg, err := g.newLogging(cmd.ErrOrStderr())
-	if err != nil {
-		return nil, err
-	}
 	cfg, err := loadConfig(g.configPath)
 	if err != nil {
 		return nil, err
 	}
 	db, err := store.Open(ctx, cfg.State.DSN, cfg.State.Schema, store.Options{
-		Logger:   lg.For("store"),
+		Logger:   cliLogger(cmd.ErrOrStderr()),
 		CacheTTL: cfg.Cache.TTL,
 		Tables:   cfg.Tables,
 		MaxConns: 4,
@@ -68,6 +65,13 @@ func openState(ctx context.Context, cmd *cobra.Command, g *globalFlags, needSche
 		}
 	}
 	return s, nil
+}
+
+// cliLogger logs warnings and errors of a management command's store to
+// w, plainly: the command's own output says what it did.
+func cliLogger(w io.Writer) zerolog.Logger {
+	return zerolog.New(zerolog.ConsoleWriter{Out: w, NoColor: true, PartsExclude: []string{zerolog.TimestampFieldName}}).
+		Level(zerolog.WarnLevel).With().Str("component", "store").Logger()
 }
 
 // Close closes the state database.
