@@ -20,7 +20,7 @@ REPS=${REPS:-3}
 BACKLOG=${BACKLOG:-0}
 STEP_TIMEOUT=${STEP_TIMEOUT:-240}
 BUDGET=${BUDGET:-780} # seconds for all steps together (13 minutes)
-STEPS_LEFT=11
+STEPS_LEFT=12
 OUT=${OUT:-$(mktemp -d /tmp/walhook-bench.XXXXXX)}
 BIN=$OUT/bin
 mkdir -p "$BIN"
@@ -91,13 +91,14 @@ step bare_1000 "$B" bare -walhook "$W" -rows 10000 -tx-size 1 -rate 1000 -in-fli
 # walhook, every guarantee on.
 wstep wh_burst --object-count "$ROWS" --tx-size 100 --warmup=5000
 wstep wh_batch50 --object-count "$ROWS" --tx-size 100 --warmup=5000 --batch-size 50
+wstep wh_batch50_backlog --object-count "$ROWS" --tx-size 100 --warmup=5000 --batch-size 50 --backlog
 wstep wh_1000 --object-count 10000 --tx-size 1 --rate 1000 --warmup=2000
 wstep wh_5000 --object-count 25000 --tx-size 5 --rate 5000 --warmup=2000
 wstep wh_logoff --object-count "$ROWS" --tx-size 100 --warmup=5000 --delivery-log off
 wstep wh_down --object-count "$ROWS" --tx-size 100 --warmup=5000 --down-endpoint
 if [ "$BACKLOG" -gt 0 ]; then
 	STEP_TIMEOUT=$((STEP_TIMEOUT * 3)) step wh_backlog "$W" bench --json --progress=false --repeat 1 \
-		--timeout 600s --object-count "$BACKLOG" --tx-size 1000 --batch-size 50
+		--timeout 600s --object-count "$BACKLOG" --tx-size 1000 --backlog
 fi
 
 echo "- load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.md"

@@ -28,7 +28,8 @@ type walhookReport struct {
 // leaves its entry nil and its line "not run".
 type figures struct {
 	decode, post1, post16, bare, bare1000 *result
-	burst, batch50, steady1k, steady5k    *walhookReport
+	burst, batch50, batchBacklog          *walhookReport
+	steady1k, steady5k                    *walhookReport
 	logOff, down, backlog                 *walhookReport
 }
 
@@ -48,6 +49,7 @@ func report(args []string) error {
 	load(dir, "bare_1000", &f.bare1000)
 	load(dir, "wh_burst", &f.burst)
 	load(dir, "wh_batch50", &f.batch50)
+	load(dir, "wh_batch50_backlog", &f.batchBacklog)
 	load(dir, "wh_1000", &f.steady1k)
 	load(dir, "wh_5000", &f.steady5k)
 	load(dir, "wh_logoff", &f.logOff)
@@ -132,6 +134,8 @@ func (f *figures) targets(w io.Writer) {
 	line("one event per request, 100k burst in 100-row transactions", rate(f.burst), s, "≥ 0.90 × bare", x >= 0.9, known)
 	s, x, known = ratio(f.batch50, decodeRate, "decode")
 	line("batches of 50, 100k burst", rate(f.batch50), s, "≥ 0.60 × decode", x >= 0.6, known)
+	s, x, known = ratio(f.batchBacklog, decodeRate, "decode")
+	line("batches of 50, 100k backlog drained (as decode reads one)", rate(f.batchBacklog), s, "≥ 0.60 × decode", x >= 0.6, known)
 	p99 := func(name string, r *walhookReport, limit float64) {
 		if r == nil {
 			line(name, "not run", "", fmt.Sprintf("p99 ≤ %.0f ms", limit), false, false)
@@ -149,7 +153,7 @@ func (f *figures) targets(w io.Writer) {
 	}
 	if f.backlog != nil {
 		m := f.backlog.Median
-		line("peak RSS while a large backlog drains", fmt.Sprintf("%.1f MB (%d events)", m.PeakRSSMB, m.Delivered), "", "≤ 64 MB", m.PeakRSSMB <= 64 && m.Missing == 0, true)
+		line("peak RSS while a large backlog drains", fmt.Sprintf("%.1f MB (%d events, %.0f/s)", m.PeakRSSMB, m.Delivered, m.DeliveredPerSec), "", "≤ 64 MB", m.PeakRSSMB <= 64 && m.Missing == 0, true)
 	}
 	if f.logOff != nil && f.burst != nil {
 		s, x, known = ratio(f.burst, f.logOff.Median.DeliveredPerSec, "log off")

@@ -30,6 +30,7 @@ type benchWorkload struct {
 	Concurrency  int     `json:"concurrent_webhooks"`
 	DeliveryLog  bool    `json:"delivery_log"`
 	DownEndpoint bool    `json:"down_endpoint"`
+	Backlog      bool    `json:"backlog"`
 	FailRate     float64 `json:"fail_rate,omitempty"`
 	Target       string  `json:"target"`
 	Receiver     string  `json:"receiver"` // "process", "in-process" or "external"
@@ -192,6 +193,9 @@ func (rep *benchReport) writeText(w io.Writer) {
 	fmt.Fprintf(w, "  delivery log %s; receiver %s at %s", onOff(wl.DeliveryLog), wl.Receiver, wl.Target)
 	if wl.Rate > 0 {
 		fmt.Fprintf(w, "; paced at %.0f rows/s", wl.Rate)
+	}
+	if wl.Backlog {
+		fmt.Fprint(w, "; rows written while walhook was stopped, then drained")
 	}
 	if wl.DownEndpoint {
 		fmt.Fprint(w, "; plus a subscriber whose endpoint refuses connections")

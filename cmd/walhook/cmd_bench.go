@@ -52,6 +52,7 @@ type benchFlags struct {
 	inProcessRecv bool
 	progress      bool
 	cpuProfile    string
+	backlog       bool
 }
 
 func newBenchCmd(g *globalFlags) *cobra.Command {
@@ -110,6 +111,7 @@ It exits non-zero when events are still missing at --timeout.`,
 	fl.IntVar(&f.repeat, "repeat", 1, "measured runs; the report gives each and their median")
 	fl.BoolVar(&f.inProcessRecv, "receiver-in-process", false, "run the built-in receiver in this process (its CPU then counts as walhook's)")
 	fl.BoolVar(&f.progress, "progress", true, "draw a progress bar when stderr is a terminal")
+	fl.BoolVar(&f.backlog, "backlog", false, "write each run's rows while walhook is stopped, then measure how fast it drains them")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured runs to this file (go tool pprof)")
 	return c
 }
@@ -156,6 +158,10 @@ type benchEnv struct {
 	rss      rssPeak
 	progress *progressLine
 	nextRow  int // first row (sequence number or id) not written yet
+	pipe     *benchPipeline
+	// cpuAtStart is the CPU time when walhook last started streaming
+	// (--backlog measures from there, start-up excluded).
+	cpuAtStart time.Duration
 }
 
 func runBench(ctx context.Context, g *globalFlags, f *benchFlags, out io.Writer) error {
@@ -353,6 +359,36 @@ func closedPort() (int, error) {
 	return port, nil
 }
 
+// benchPipeline is walhook running in this process; bench restarts it
+// to build a backlog.
+type benchPipeline struct {
+	cfg    *config.Config
+	lg     *logging
+	opts   pipelineOptions
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// start runs walhook until stop or ctx ends.
+func (p *benchPipeline) start(ctx context.Context) {
+	pctx, cancel := context.WithCancel(ctx)
+	p.cancel, p.done = cancel, make(chan error, 1)
+	go func() { p.done <- runPipelineWith(pctx, p.cfg, p.lg, p.opts) }()
+}
+
+// stop stops walhook and waits for it; it may be called when stopped.
+func (p *benchPipeline) stop() error {
+	if p.cancel == nil {
+		return nil
+	}
+	p.cancel()
+	p.cancel = nil
+	if err := <-p.done; err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("walhook: %w", err)
+	}
+	return nil
+}
+
 // measure runs walhook, writes the warm-up and the measured runs, and
 // returns the report; a report with an error means walhook stopped early.
 func (e *benchEnv) measure(ctx context.Context, lg *logging) (*benchReport, error) {
@@ -360,53 +396,54 @@ func (e *benchEnv) measure(ctx context.Context, lg *logging) (*benchReport, erro
 	if err != nil {
 		return nil, err
 	}
-	pctx, stopPipeline := context.WithCancel(ctx)
-	defer stopPipeline()
-	done := make(chan error, 1)
-	go func() {
-		done <- runPipelineWith(pctx, cfg, lg, pipelineOptions{noDeliveryLog: e.f.deliveryLog == "off"})
-	}()
-	stopped := func() error {
-		stopPipeline()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			return fmt.Errorf("walhook: %w", err)
-		}
-		return nil
+	e.pipe = &benchPipeline{cfg: cfg, lg: lg, opts: pipelineOptions{noDeliveryLog: e.f.deliveryLog == "off"}}
+	rctx, stopRSS := context.WithCancel(ctx)
+	defer stopRSS()
+	go e.rss.Run(rctx) //nolint:errcheck // ends with rctx
+	if err := e.startPipeline(ctx); err != nil {
+		return nil, errors.Join(err, e.pipe.stop())
 	}
-	go e.rss.Run(pctx) //nolint:errcheck // ends with pctx
-	if err := e.waitStreaming(ctx, done); err != nil {
-		stopPipeline()
-		return nil, err
-	}
-	rep := &benchReport{Workload: e.workload()}
+	rep, err := e.runs(ctx)
+	return rep, errors.Join(err, e.pipe.stop())
+}
+
+// startPipeline starts walhook and waits until it streams.
+func (e *benchEnv) startPipeline(ctx context.Context) error {
+	e.pipe.start(ctx)
+	return e.waitStreaming(ctx, e.pipe.done)
+}
+
+// runs writes the warm-up and the measured runs.
+func (e *benchEnv) runs(ctx context.Context) (*benchReport, error) {
 	if e.f.warmup > 0 {
 		r, err := e.burst(ctx, "warm-up", e.f.warmup, 0, 1)
 		if err == nil && r.Missing > 0 {
 			err = fmt.Errorf("%d of %d events did not arrive within --timeout %v", r.Missing, r.Expected, e.f.timeout)
 		}
 		if err != nil {
-			return nil, errors.Join(fmt.Errorf("warm-up: %w", err), stopped())
+			return nil, fmt.Errorf("warm-up: %w", err)
 		}
 	}
 	stopProfile, err := startCPUProfile(e.f.cpuProfile)
 	if err != nil {
-		return nil, errors.Join(err, stopped())
+		return nil, err
 	}
 	defer stopProfile()
+	rep := &benchReport{Workload: e.workload()}
 	for i := range e.f.repeat {
 		if e.f.event == "updated" {
 			e.nextRow = e.f.warmup + 1
 		}
 		r, err := e.burst(ctx, fmt.Sprintf("run %d/%d", i+1, e.f.repeat), e.f.objectCount, e.f.rate, e.f.batches)
 		if err != nil {
-			return nil, errors.Join(err, stopped())
+			return nil, err
 		}
 		e.walhookErrors(ctx, &r, r.started)
 		rep.Runs = append(rep.Runs, r)
 	}
 	stopProfile()
 	rep.Median = medianRun(rep.Runs)
-	return rep, stopped()
+	return rep, nil
 }
 
 func (e *benchEnv) workload() benchWorkload {
@@ -421,7 +458,7 @@ func (e *benchEnv) workload() benchWorkload {
 	return benchWorkload{
 		Table: f.table, Event: f.event, Rows: f.rowsPerRun(), TxSize: f.txSize, BatchSize: f.batchSize,
 		Rate: f.rate, Concurrency: f.concurrency, DeliveryLog: f.deliveryLog == "on",
-		DownEndpoint: f.downEndpoint, FailRate: f.failRate, Target: e.sink.URL, Receiver: recv,
+		DownEndpoint: f.downEndpoint, Backlog: f.backlog, FailRate: f.failRate, Target: e.sink.URL, Receiver: recv,
 		Repeat: f.repeat, GOMAXPROCS: runtime.GOMAXPROCS(0),
 	}
 }
@@ -439,6 +476,7 @@ func (e *benchEnv) waitStreaming(ctx context.Context, done <-chan error) error {
 			return fmt.Errorf("wait for walhook to stream: %w", err)
 		}
 		if active {
+			e.cpuAtStart = cpuTime()
 			return nil
 		}
 		select {
@@ -454,32 +492,25 @@ func (e *benchEnv) waitStreaming(ctx context.Context, done <-chan error) error {
 }
 
 // burst writes batches of rows and waits for their webhooks, measuring.
+// With --backlog (and not for the warm-up) walhook is stopped while the
+// rows are written and the measurement starts when it streams again.
 func (e *benchEnv) burst(ctx context.Context, label string, rows int, rate float64, batches int) (benchRun, error) {
 	r := benchRun{Rows: rows * batches, Expected: int64(rows * batches)}
+	backlog := e.f.backlog && label != "warm-up"
 	if err := e.sink.Reset(ctx); err != nil {
 		return r, err
 	}
-	e.rss.reset()
-	e.progress.restart()
-	cpu0, t0 := cpuTime(), time.Now()
-	r.started = t0
-	written := 0
-	show := func(n int) {
-		if n%1000 == 0 {
-			e.progress.draw(label, int64(written+n), 0, r.Expected)
-		}
-	}
-	for b := range batches {
-		if b > 0 && e.f.batchDelay > 0 {
-			if err := sleepCtx(ctx, e.f.batchDelay); err != nil {
-				return r, err
-			}
-		}
-		if err := e.writer.write(ctx, e.nextRow, e.nextRow+rows-1, rate, show); err != nil {
+	if backlog {
+		if err := e.pipe.stop(); err != nil {
 			return r, err
 		}
-		e.nextRow += rows
-		written += rows
+	}
+	e.rss.reset()
+	e.progress.restart()
+	t0 := time.Now()
+	r.started = t0
+	if err := e.writeBatches(ctx, label, rows, rate, batches, r.Expected); err != nil {
+		return r, err
 	}
 	r.WriteSeconds = time.Since(t0).Seconds()
 	r.SendPerSec = float64(r.Rows) / max(r.WriteSeconds, 1e-9)
@@ -487,15 +518,55 @@ func (e *benchEnv) burst(ctx context.Context, label string, rows int, rate float
 		e.progress.clear()
 		return r, nil
 	}
+	if backlog {
+		if err := e.startPipeline(ctx); err != nil {
+			return r, err
+		}
+		t0 = time.Now()
+		e.rss.reset()
+	}
+	cpu0 := cpuTime()
+	if backlog {
+		cpu0 = e.cpuAtStart
+	}
 	err := e.waitDelivered(ctx, label, r.Expected)
 	cpu := cpuTime() - cpu0
 	e.progress.clear()
 	if err != nil && !errors.Is(err, errBenchTimeout) {
 		return r, err
 	}
-	st, serr := e.sink.Stats(ctx)
-	if serr != nil {
-		return r, serr
+	return r, e.result(ctx, &r, t0, cpu)
+}
+
+// writeBatches writes batches of rows, pausing --batch-delay between them.
+func (e *benchEnv) writeBatches(ctx context.Context, label string, rows int, rate float64, batches int, total int64) error {
+	written := 0
+	show := func(n int) {
+		if n%1000 == 0 {
+			e.progress.draw(label, int64(written+n), 0, total)
+		}
+	}
+	for b := range batches {
+		if b > 0 && e.f.batchDelay > 0 {
+			if err := sleepCtx(ctx, e.f.batchDelay); err != nil {
+				return err
+			}
+		}
+		if err := e.writer.write(ctx, e.nextRow, e.nextRow+rows-1, rate, show); err != nil {
+			return err
+		}
+		e.nextRow += rows
+		written += rows
+	}
+	return nil
+}
+
+// result fills r from the receiver's statistics; t0 is when delivery
+// could start and cpu the CPU time used since.
+func (e *benchEnv) result(ctx context.Context, r *benchRun, t0 time.Time, cpu time.Duration) error {
+	st, err := e.sink.Stats(ctx)
+	if err != nil {
+		return err
 	}
 	r.Delivered, r.Missing = st.Unique, max(r.Expected-st.Unique, 0)
 	if !st.LastAt.IsZero() {
@@ -509,7 +580,7 @@ func (e *benchEnv) burst(ctx context.Context, label string, rows int, rate float
 		r.CPUSecondsPer100k = r.CPUSeconds / float64(st.Unique) * 100000
 	}
 	r.PeakRSSMB = float64(e.rss.peak.Load()) / (1 << 20)
-	return r, nil
+	return nil
 }
 
 var errBenchTimeout = errors.New("timed out")
