@@ -508,6 +508,7 @@ func (c keyColumn) convert(v any) (any, error) {
 	}
 	switch c.category {
 	case "N":
+		text = strings.TrimSpace(text)
 		if !json.Valid([]byte(text)) || strings.ContainsAny(text, `"{[tfn`) {
 			return nil, fmt.Errorf("%q is not a number (the column is %s)", text, c.typ)
 		}

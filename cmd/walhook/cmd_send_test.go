@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -127,7 +128,7 @@ func TestSendRefusesBadInput(t *testing.T) {
 func TestPrimaryKeyConversion(t *testing.T) {
 	t.Parallel()
 	pk := primaryKey{cols: []keyColumn{{name: "id", typ: "bigint", category: "N"}, {name: "ok", typ: "boolean", category: "B"}, {name: "code", typ: "text", category: "S"}}}
-	good, err := pk.keyFor("t.x", map[string]any{"id": "12", "ok": "true", "code": json.Number("7")})
+	good, err := pk.keyFor("t.x", map[string]any{"id": " 12", "ok": "true", "code": json.Number("7")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,4 +146,45 @@ func TestPrimaryKeyConversion(t *testing.T) {
 			t.Errorf("%v: accepted", bad)
 		}
 	}
+}
+
+// FuzzSendKey feeds arbitrary KEY, --key and --context text through the
+// argument parser and the primary-key mapping: they must never panic, and
+// every refusal must be a usage error or a keyError.
+func FuzzSendKey(f *testing.F) {
+	for _, seed := range [][3]string{
+		{"7", "", ""}, {"", `{"id": 7, "code": "a"}`, `{"by": "ops"}`}, {`{"id":1}`, "", "null"},
+		{"x", `{"id": [1]}`, "[]"}, {"1e309", `{"id": null}`, `{"a":`}, {"", `{}`, ""},
+	} {
+		f.Add(seed[0], seed[1], seed[2])
+	}
+	pk := primaryKey{cols: []keyColumn{{name: "id", typ: "bigint", category: "N"}, {name: "code", typ: "text", category: "S"}}}
+	one := primaryKey{cols: []keyColumn{{name: "id", typ: "numeric", category: "N"}}}
+	f.Fuzz(func(t *testing.T, key, keyJSON, ctxJSON string) {
+		args := []string{"public.t", key, "created"}
+		if key == "" {
+			args = []string{"public.t", "created"}
+		}
+		sa, err := parseSendArgs(args, keyJSON, ctxJSON)
+		if err != nil {
+			var ue usageError
+			if !errors.As(err, &ue) {
+				t.Fatalf("parse error is not a usage error: %v", err)
+			}
+			return
+		}
+		for _, p := range []primaryKey{pk, one} {
+			m, err := p.keyFor("public.t", sa.key)
+			var ke *keyError
+			if err != nil && !errors.As(err, &ke) {
+				t.Fatalf("key error is not a keyError: %v", err)
+			}
+			if err == nil && len(m) != len(p.cols) {
+				t.Fatalf("key %v for %d columns", m, len(p.cols))
+			}
+			if _, jerr := json.Marshal(m); err == nil && jerr != nil {
+				t.Fatalf("key %#v does not encode: %v", m, jerr)
+			}
+		}
+	})
 }
