@@ -16,7 +16,6 @@ func TestOneHundredThousandRowTransaction(t *testing.T) {
 	if testing.Short() {
 		t.Skip("100k-row transaction skipped in -short mode")
 	}
-	t.Parallel()
 	const rows = 100000
 	dsn := pgtest.NewDB(t)
 	execSQL(t, dsn, `CREATE TABLE public.big (id bigint PRIMARY KEY, payload text NOT NULL)`)
@@ -32,8 +31,8 @@ subscribers:
     subscriptions: [{event: created}]
 `), dsn, s.srv.URL)
 	startPipeline(t, cfg)
-	waitSlot(t, dsn, "walhook")
-	before := slotFlush(t, dsn, "walhook")
+	waitSlot(t, dsn, cfg.Source.Slot)
+	before := slotFlush(t, dsn, cfg.Source.Slot)
 	execSQL(t, dsn, `INSERT INTO big SELECT g, repeat('x', 100) FROM generate_series(1, 100000) g`)
 	evs := s.waitFor(rows, 5*time.Minute)
 	seen := make(map[int64]bool, rows)
@@ -50,8 +49,8 @@ subscribers:
 	if len(seen) != rows {
 		t.Fatalf("%d distinct rows, want %d", len(seen), rows)
 	}
-	waitSettled(t, dsn, "walhook")
-	if after := slotFlush(t, dsn, "walhook"); after == before {
+	waitSettled(t, dsn, cfg.Source.Slot)
+	if after := slotFlush(t, dsn, cfg.Source.Slot); after == before {
 		t.Fatalf("slot did not advance past the transaction (still %s)", after)
 	}
 }

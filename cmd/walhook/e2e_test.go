@@ -68,7 +68,7 @@ func TestEndToEndHappyPath(t *testing.T) {
 	s := newSink(t)
 	cfg := testConfig(t, e2eConfig, dsn, s.srv.URL)
 	startPipeline(t, cfg)
-	waitSlot(t, dsn, "walhook")
+	waitSlot(t, dsn, cfg.Source.Slot)
 
 	execSQL(t, dsn,
 		`INSERT INTO users VALUES (1, 'Ada', 'ada@example.com', 's1')`,
@@ -84,7 +84,7 @@ func TestEndToEndHappyPath(t *testing.T) {
 	const want = 58
 	evs := s.waitFor(want, 60*time.Second)
 	// Settle time for strays: the slot position catches up with the last write.
-	waitSettled(t, dsn, "walhook")
+	waitSettled(t, dsn, cfg.Source.Slot)
 	evs = s.snapshot()
 	if len(evs) != want {
 		t.Fatalf("got %d events, want exactly %d", len(evs), want)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -140,7 +141,20 @@ func testConfig(t testing.TB, yaml, dsn, url string) *config.Config {
 	if err != nil {
 		t.Fatalf("test config: %v", err)
 	}
+	if cfg.Source.Slot == "walhook" {
+		// Slots are cluster-wide: parallel tests need their own.
+		cfg.Source.Slot = testSlot(dsn)
+	}
 	return cfg
+}
+
+// testSlot names a replication slot after the test database in dsn.
+func testSlot(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "walhook"
+	}
+	return "wh_" + strings.TrimPrefix(u.Path, "/")
 }
 
 // startPipeline runs walhook in-process on cfg until the test ends and

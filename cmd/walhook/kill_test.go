@@ -56,7 +56,7 @@ func TestKill9LosesNothing(t *testing.T) {
 	s := newSink(t)
 	cfgPath := filepath.Join(t.TempDir(), "walhook.yaml")
 	cfg := fmt.Sprintf(`
-source: {dsn: %q}
+source: {dsn: %q, slot: %s}
 delivery: {allow_networks: [127.0.0.0/8]}
 subscribers:
   - name: items
@@ -65,7 +65,7 @@ subscribers:
     secret: %s
     retry_delay: 100ms
     subscriptions: [{event: created}]
-`, dsn, s.srv.URL, testSecret)
+`, dsn, testSlot(dsn), s.srv.URL, testSecret)
 	fatalIf(t, os.WriteFile(cfgPath, []byte(cfg), 0o600), "write config")
 	bin := walhookBinary(t)
 	logPath := filepath.Join(t.TempDir(), "walhook.log")
@@ -82,10 +82,10 @@ subscribers:
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var mono monotonicFlush
-	go mono.watch(ctx, t, dsn, "walhook")
+	go mono.watch(ctx, t, dsn, testSlot(dsn))
 
 	cmd := start()
-	waitSlot(t, dsn, "walhook")
+	waitSlot(t, dsn, testSlot(dsn))
 	writeDone := make(chan error, 1)
 	go func() { writeDone <- writeItems(ctx, dsn, rows) }()
 

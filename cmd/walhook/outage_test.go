@@ -49,7 +49,7 @@ subscribers:
     subscriptions: [{event: created}, {event: updated}]
 `, b.srv.URL), dsn, a.srv.URL)
 	startPipeline(t, cfg)
-	waitSlot(t, dsn, "walhook")
+	waitSlot(t, dsn, cfg.Source.Slot)
 
 	stmts := []string{fmt.Sprintf(`INSERT INTO items SELECT g, 0 FROM generate_series(1, %d) g`, rows)}
 	for u := 1; u <= updates; u++ {
@@ -61,7 +61,7 @@ subscribers:
 	total := rows * (1 + updates)
 
 	a.waitFor(total, 60*time.Second)
-	waitSettled(t, dsn, "walhook") // the slot passed every write while B is down
+	waitSettled(t, dsn, cfg.Source.Slot) // the slot passed every write while B is down
 	if !bDown.Load() {
 		t.Fatal("B recovered too early")
 	}

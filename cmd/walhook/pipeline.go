@@ -173,11 +173,23 @@ func (p *pipeline) lead(ctx context.Context, log zerolog.Logger) error {
 		return fmt.Errorf("prepare replication: %w", err)
 	}
 	p.tracker = cdc.NewTracker(start)
+	rows, closeRows, err := p.rowReader(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeRows()
+	pause, err := p.db.PauseState(ctx)
+	if err != nil {
+		return fmt.Errorf("read pause state: %w", err)
+	}
 	rt, err := router.New(router.Options{
 		Source:     p.db,
 		Submitter:  p.disp,
 		Tracker:    router.TrackerOf(p.tracker),
 		Recorder:   p.db,
+		Holder:     p.db,
+		Rows:       rows,
+		Pause:      router.Pause{Paused: pause.Paused, Mode: router.PauseMode(pause.Mode)},
 		Events:     p.cfg.Events,
 		Tables:     tables,
 		Schema:     p.cfg.State.Schema,
@@ -190,13 +202,14 @@ func (p *pipeline) lead(ctx context.Context, log zerolog.Logger) error {
 	}
 	p.router = rt
 	p.stream = cdc.NewStream(cdc.StreamOptions{
-		DSN:         p.cfg.Source.DSN,
-		Slot:        p.cfg.Source.Slot,
-		Publication: p.cfg.Source.Publication,
-		Start:       start,
-		Logger:      p.lg.For("cdc"),
-		Settled:     p.tracker.Settled,
-		Registerer:  p.reg,
+		DSN:          p.cfg.Source.DSN,
+		Slot:         p.cfg.Source.Slot,
+		Publication:  p.cfg.Source.Publication,
+		Start:        start,
+		Logger:       p.lg.For("cdc"),
+		Settled:      p.tracker.Settled,
+		DrainTimeout: drainTimeout,
+		Registerer:   p.reg,
 	})
 	log.Info().Str("slot", p.cfg.Source.Slot).Stringer("start_lsn", start).Strs("tables", tables).Msg("streaming")
 	return p.stream.Run(ctx, rt)
@@ -224,4 +237,18 @@ func (p *pipeline) publishedTables() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// rowReader reads application rows for custom events and manual sends:
+// through the state pool when state and source share a database, else
+// through a small pool of its own (closed by the returned function).
+func (p *pipeline) rowReader(ctx context.Context) (router.RowReader, func(), error) {
+	if p.cfg.State.DSN == p.cfg.Source.DSN {
+		return p.db, func() {}, nil
+	}
+	rows, err := store.OpenRows(ctx, p.cfg.Source.DSN)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rows, rows.Close, nil
 }

@@ -41,9 +41,9 @@ subscribers:
     subscriptions: [{event: created}]
 `, dsn, srv.URL)
 	startPipeline(t, cfg)
-	waitSlot(t, dsn, "walhook")
+	waitSlot(t, dsn, cfg.Source.Slot)
 	execSQL(t, dsn, `INSERT INTO users VALUES (1, 'a@example.com')`)
-	waitSettled(t, dsn, "walhook")
+	waitSettled(t, dsn, cfg.Source.Slot)
 
 	var msg string
 	deadline := time.Now().Add(30 * time.Second)
