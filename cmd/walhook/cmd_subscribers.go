@@ -230,8 +230,11 @@ func scanSubscriber(row pgx.CollectableRow) (admin.Subscriber, error) {
 	switch health {
 	case admin.Healthy, admin.Warning, admin.Critical:
 		s.Health = health
-	default: // "inactive": switched off by hand
-		s.Health = admin.HealthOf(s)
+	default: // "inactive": switched off by hand or removed from the file,
+		// which is no failure: its health is that of its failure streak.
+		h := s
+		h.IsActive, h.DisabledReason = true, ""
+		s.Health = admin.HealthOf(h)
 	}
 	return s, nil
 }

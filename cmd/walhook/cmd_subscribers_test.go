@@ -46,6 +46,8 @@ func TestSubscribersCommands(t *testing.T) {
 	if n := f.count(t, `SELECT count(*) FROM walhook.subscribers WHERE NOT is_active`); n != 1 {
 		t.Fatalf("%d inactive subscribers, want 1", n)
 	}
+	// Switched off by hand is not a failure.
+	mustContain(t, f.mustRun(t, exitOK, "status"), "1 active, 1 inactive (healthy 2, warning 0, critical 0)")
 	f.mustRun(t, exitOK, "subscribers", "enable", "users hook")
 	f.sql(t, `INSERT INTO walhook.subscriber_stats (subscriber_id, total_deliveries, failed_deliveries, consecutive_failures)
 SELECT id, 5, 5, 5 FROM walhook.subscribers WHERE name = 'users hook'`)
