@@ -70,6 +70,9 @@ type benchRun struct {
 	// Parked is how many events sat in the durable retry queue at the end.
 	Parked   int64         `json:"parked"`
 	Timeline []benchSecond `json:"in_flight_timeline,omitempty"`
+	// RSSTimelineMB is the walhook process's largest resident size in
+	// each second of the run.
+	RSSTimelineMB []float64 `json:"rss_timeline_mb,omitempty"`
 
 	started time.Time
 }
@@ -174,7 +177,7 @@ func medianRun(runs []benchRun) benchRun {
 		missing = max(missing, r.Missing)
 	}
 	m.Missing = missing // the worst run: a missing event is never averaged away
-	m.Timeline = nil
+	m.Timeline, m.RSSTimelineMB = nil, nil
 	return m
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -40,8 +41,14 @@ func residentBytes() int64 {
 }
 
 // rssPeak samples the resident set size until ctx ends and keeps the
-// largest value seen.
-type rssPeak struct{ peak atomic.Int64 }
+// largest value seen, overall and per second since the last reset.
+type rssPeak struct {
+	peak atomic.Int64
+
+	mu      sync.Mutex
+	since   time.Time
+	seconds []int64 // largest value in each second since reset
+}
 
 // Run samples every 20ms until ctx ends.
 func (p *rssPeak) Run(ctx context.Context) error {
@@ -61,10 +68,36 @@ func (p *rssPeak) observe() {
 	n := residentBytes()
 	for m := p.peak.Load(); n > m && !p.peak.CompareAndSwap(m, n); m = p.peak.Load() {
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.since.IsZero() {
+		return
+	}
+	s := int(time.Since(p.since) / time.Second)
+	for len(p.seconds) <= s {
+		p.seconds = append(p.seconds, 0)
+	}
+	p.seconds[s] = max(p.seconds[s], n)
 }
 
-// reset starts a new peak from the current size.
-func (p *rssPeak) reset() { p.peak.Store(residentBytes()) }
+// reset starts a new peak and timeline from the current size.
+func (p *rssPeak) reset() {
+	p.peak.Store(residentBytes())
+	p.mu.Lock()
+	p.since, p.seconds = time.Now(), p.seconds[:0]
+	p.mu.Unlock()
+}
+
+// timelineMB returns the largest size of each second since reset, in MB.
+func (p *rssPeak) timelineMB() []float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]float64, len(p.seconds))
+	for i, n := range p.seconds {
+		out[i] = float64(n) / (1 << 20)
+	}
+	return out
+}
 
 // progressLine draws a one-line progress bar on a terminal: redrawn in
 // place, and only when w is a terminal.

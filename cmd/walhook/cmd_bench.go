@@ -52,6 +52,7 @@ type benchFlags struct {
 	inProcessRecv bool
 	progress      bool
 	cpuProfile    string
+	memProfile    string
 	backlog       bool
 }
 
@@ -112,6 +113,7 @@ It exits non-zero when events are still missing at --timeout.`,
 	fl.BoolVar(&f.inProcessRecv, "receiver-in-process", false, "run the built-in receiver in this process (its CPU then counts as walhook's)")
 	fl.BoolVar(&f.progress, "progress", true, "draw a progress bar when stderr is a terminal")
 	fl.BoolVar(&f.backlog, "backlog", false, "write each run's rows while walhook is stopped, then measure how fast it drains them")
+	fl.StringVar(&f.memProfile, "memprofile", "", "write a heap profile at the end of the measured runs to this file")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured runs to this file (go tool pprof)")
 	return c
 }
@@ -442,6 +444,9 @@ func (e *benchEnv) runs(ctx context.Context) (*benchReport, error) {
 		rep.Runs = append(rep.Runs, r)
 	}
 	stopProfile()
+	if err := writeHeapProfile(e.f.memProfile); err != nil {
+		return nil, err
+	}
 	rep.Median = medianRun(rep.Runs)
 	return rep, nil
 }
@@ -580,6 +585,7 @@ func (e *benchEnv) result(ctx context.Context, r *benchRun, t0 time.Time, cpu ti
 		r.CPUSecondsPer100k = r.CPUSeconds / float64(st.Unique) * 100000
 	}
 	r.PeakRSSMB = float64(e.rss.peak.Load()) / (1 << 20)
+	r.RSSTimelineMB = e.rss.timelineMB()
 	return nil
 }
 
@@ -686,4 +692,20 @@ func startCPUProfile(path string) (stop func(), err error) {
 			f.Close()
 		})
 	}, nil
+}
+
+// writeHeapProfile writes the heap profile to path ("" for none).
+func writeHeapProfile(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return usagef("--memprofile: %v", err)
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		return fmt.Errorf("write heap profile: %w", err)
+	}
+	return nil
 }
