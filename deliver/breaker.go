@@ -29,6 +29,7 @@ func (ep *endpoint) brokenUntil(now time.Time, breakFor time.Duration) time.Time
 // breaker (after BreakAfter consecutive failures).
 func (ep *endpoint) note(a Attempt, breakAfter int, breakFor time.Duration) bool {
 	if a.Success() {
+		ep.delivered.Add(1)
 		ep.fails.Store(0)
 		ep.openUntil.Store(0)
 		return false

@@ -46,13 +46,14 @@ type Options struct {
 	BreakAfter int
 	BreakFor   time.Duration
 	// OverflowWait is how long Submit waits for room in a healthy
-	// endpoint's full queue before it parks the event instead (default
-	// 1s). A healthy endpoint that is merely busy frees room within
-	// milliseconds, and waiting (back-pressure on the stream) is far
-	// cheaper than a round trip through the retry queue. An endpoint whose
-	// last attempt failed, or that overflowed once and has not drained to
-	// half its queue since, parks at once, so a slow endpoint delays the
-	// stream by at most OverflowWait per episode.
+	// endpoint's full queue, without any delivery completing, before it
+	// parks the event instead (default 1s); while deliveries complete it
+	// waits on, up to MaxWait. A healthy endpoint that is merely busy
+	// frees room within milliseconds, and waiting (back-pressure on the
+	// stream) is far cheaper than a round trip through the retry queue. An
+	// endpoint whose last attempt failed, or that overflowed once and has
+	// not drained to half its queue since, parks at once, so a slow
+	// endpoint delays the stream by at most MaxWait per episode.
 	OverflowWait time.Duration
 	// DrainTimeout bounds how long Run lets in-flight attempts finish
 	// after its context is canceled (default 10s).
@@ -320,26 +321,35 @@ func (d *Dispatcher) enqueue(ctx context.Context, ev *Event) error {
 	return nil
 }
 
-// waitRoom waits up to OverflowWait for a room token of a healthy,
-// uncongested endpoint whose queue is full. It reports whether it got one;
-// when it did not, the endpoint is congested until its queue drains to
-// half. It returns an error only when ctx ends or the dispatcher stops.
+// waitRoom waits for a room token of a healthy, uncongested endpoint whose
+// queue is full: up to OverflowWait, and on while the endpoint keeps
+// delivering (it is busy, not stuck), but never longer than MaxWait in
+// all. It reports whether it got a token; when it did not, the endpoint is
+// congested until its queue drains to half. It returns an error only when
+// ctx ends or the dispatcher stops.
 func (d *Dispatcher) waitRoom(ctx context.Context, ep *endpoint) (bool, error) {
 	if ep.congested.Load() || ep.fails.Load() > 0 || ep.openUntil.Load() != 0 {
 		return false, nil
 	}
-	t := time.NewTimer(d.o.OverflowWait)
+	deadline := time.Now().Add(d.o.MaxWait)
+	t := time.NewTimer(min(d.o.OverflowWait, d.o.MaxWait))
 	defer t.Stop()
-	select {
-	case ep.room <- struct{}{}:
-		return true, nil
-	case <-t.C:
-		ep.congested.Store(true)
-		return false, nil
-	case <-ctx.Done():
-		return false, ctx.Err()
-	case <-d.stop:
-		return false, ErrStopped
+	for {
+		before := ep.delivered.Load()
+		select {
+		case ep.room <- struct{}{}:
+			return true, nil
+		case <-t.C:
+			if ep.delivered.Load() == before || ep.fails.Load() > 0 || !time.Now().Before(deadline) {
+				ep.congested.Store(true)
+				return false, nil
+			}
+			t.Reset(min(d.o.OverflowWait, time.Until(deadline)))
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-d.stop:
+			return false, ErrStopped
+		}
 	}
 }
 

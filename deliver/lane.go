@@ -42,6 +42,9 @@ type endpoint struct {
 	// congested is set when the queue stayed full for OverflowWait; then
 	// overflow parks at once until the queue drains to half.
 	congested atomic.Bool
+	// delivered counts successful attempts, for waitRoom to tell a busy
+	// endpoint from a stuck one.
+	delivered atomic.Int64
 }
 
 func newEndpoint(d *Dispatcher, lanes, queue int) *endpoint {
