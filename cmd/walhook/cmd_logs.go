@@ -354,12 +354,15 @@ func (s *stateAPI) RecentErrors(ctx context.Context, limit int) ([]admin.LogEntr
 // LogStats summarises the delivery log of the last days days.
 func (s *stateAPI) LogStats(ctx context.Context, days int) (admin.LogStats, error) {
 	st := admin.LogStats{Days: days, BySubscriber: []admin.SubscriberStats{}}
-	rows, err := s.db.Pool().Query(ctx, s.sql(`SELECT coalesce(l.subscriber_id, 0), coalesce(min(sb.name), ''),
-       count(*), count(*) FILTER (WHERE l.response_status BETWEEN 200 AND 299),
-       coalesce(sum(l.delivery_duration_ms), 0)
-FROM {{schema}}.delivery_log l LEFT JOIN {{schema}}.subscribers sb ON sb.id = l.subscriber_id
-WHERE l.created_at >= now() - make_interval(days => $1)
-GROUP BY 1 ORDER BY count(*) DESC, 2`), days)
+	rows, err := s.db.Pool().Query(ctx, s.sql(`SELECT a.sid, coalesce(sb.name, ''), a.total, a.ok, a.dur
+FROM (
+    SELECT coalesce(subscriber_id, 0) AS sid, count(*) AS total,
+           count(*) FILTER (WHERE response_status BETWEEN 200 AND 299) AS ok,
+           coalesce(sum(delivery_duration_ms), 0) AS dur
+    FROM {{schema}}.delivery_log WHERE created_at >= now() - make_interval(days => $1)
+    GROUP BY 1
+) a LEFT JOIN {{schema}}.subscribers sb ON sb.id = a.sid
+ORDER BY a.total DESC, 2`), days)
 	if err != nil {
 		return st, fmt.Errorf("summarise delivery log: %w", err)
 	}
