@@ -569,6 +569,10 @@ func (e *benchEnv) writeBatches(ctx context.Context, label string, rows int, rat
 // result fills r from the receiver's statistics; t0 is when delivery
 // could start and cpu the CPU time used since.
 func (e *benchEnv) result(ctx context.Context, r *benchRun, t0 time.Time, cpu time.Duration) error {
+	// Memory first: decoding the receiver's statistics (every event's
+	// latency) is the bench's own work, not walhook's.
+	r.PeakRSSMB = float64(e.rss.peak.Load()) / (1 << 20)
+	r.RSSTimelineMB = e.rss.timelineMB()
 	st, err := e.sink.Stats(ctx)
 	if err != nil {
 		return err
@@ -584,8 +588,6 @@ func (e *benchEnv) result(ctx context.Context, r *benchRun, t0 time.Time, cpu ti
 	if st.Unique > 0 {
 		r.CPUSecondsPer100k = r.CPUSeconds / float64(st.Unique) * 100000
 	}
-	r.PeakRSSMB = float64(e.rss.peak.Load()) / (1 << 20)
-	r.RSSTimelineMB = e.rss.timelineMB()
 	return nil
 }
 
