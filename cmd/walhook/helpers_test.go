@@ -145,6 +145,9 @@ func testConfig(t testing.TB, yaml, dsn, url string) *config.Config {
 		// Slots are cluster-wide: parallel tests need their own.
 		cfg.Source.Slot = testSlot(dsn)
 	}
+	if cfg.Admin.Listen == "127.0.0.1:8089" {
+		cfg.Admin.Listen = "127.0.0.1:0" // parallel tests: any free port
+	}
 	return cfg
 }
 

@@ -58,6 +58,7 @@ func TestKill9LosesNothing(t *testing.T) {
 	cfg := fmt.Sprintf(`
 source: {dsn: %q, slot: %s}
 delivery: {allow_networks: [127.0.0.0/8]}
+admin: {listen: "127.0.0.1:0"}
 subscribers:
   - name: items
     table: public.items

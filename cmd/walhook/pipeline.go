@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"time"
 
@@ -121,6 +122,15 @@ func (p *pipeline) run(ctx context.Context) error {
 		return usageError{fmt.Errorf("delivery settings: %w", err)}
 	}
 	p.disp = disp
+	srv, err := newAdminServer(p)
+	if err != nil {
+		return usageError{fmt.Errorf("admin: %w", err)}
+	}
+	ln, err := net.Listen("tcp", p.cfg.Admin.Listen)
+	if err != nil {
+		return usageError{fmt.Errorf("admin.listen %s: %w (choose a free address, e.g. 127.0.0.1:0)", p.cfg.Admin.Listen, err)}
+	}
+	log.Info().Str("admin", ln.Addr().String()).Msg("admin API and dashboard listening")
 
 	// Background parts stop after the stream and the dispatcher, so that
 	// the delivery log records the last attempts.
@@ -129,6 +139,11 @@ func (p *pipeline) run(ctx context.Context) error {
 	bg, bgCtx := errgroup.WithContext(bgCtx)
 	bg.Go(func() error { return p.db.RunRecorder(bgCtx) })
 	bg.Go(func() error { return p.db.RunRetries(bgCtx, client, store.RetryOptions{}) })
+	bg.Go(func() error { return srv.Serve(bgCtx, ln) })
+	if p.cfg.Logs.AutoCleanup && p.cfg.Logs.RetentionDays > 0 {
+		retention := time.Duration(p.cfg.Logs.RetentionDays) * 24 * time.Hour
+		bg.Go(func() error { return p.db.RunCleanup(bgCtx, retention, time.Hour) })
+	}
 
 	fg, fgCtx := errgroup.WithContext(ctx)
 	dispCtx, stopDisp := context.WithCancel(context.WithoutCancel(fgCtx))
@@ -211,6 +226,7 @@ func (p *pipeline) lead(ctx context.Context, log zerolog.Logger) error {
 		DrainTimeout: drainTimeout,
 		Registerer:   p.reg,
 	})
+	close(p.leading)
 	log.Info().Str("slot", p.cfg.Source.Slot).Stringer("start_lsn", start).Strs("tables", tables).Msg("streaming")
 	return p.stream.Run(ctx, rt)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -43,6 +42,8 @@ func newRootCmd() *cobra.Command {
 
 // commands are the subcommand constructors; each file registers its own.
 var commands []func(*globalFlags) *cobra.Command
+
+func init() { zerolog.TimeFieldFormat = time.RFC3339Nano }
 
 func envOr(key, def string) string {
 	if v, ok := os.LookupEnv(key); ok && v != "" {
@@ -88,7 +89,6 @@ func (g *globalFlags) newLogging(w io.Writer) (*logging, error) {
 	default:
 		return nil, usagef("--log-format: %q is not a format: write json or console", g.logFormat)
 	}
-	zerolog.TimeFieldFormat = time.RFC3339Nano
 	l.root = zerolog.New(w).Level(def).With().Timestamp().Logger()
 	l.levels[""] = def
 	return l, nil
@@ -102,10 +102,4 @@ func (l *logging) For(component string) zerolog.Logger {
 		lg = lg.Level(lvl)
 	}
 	return lg
-}
-
-func must(err error) {
-	if err != nil {
-		panic(fmt.Sprintf("walhook: %v", err))
-	}
 }
