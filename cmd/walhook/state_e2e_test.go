@@ -147,9 +147,21 @@ subscribers:
 	execSQL(t, dsn, `UPDATE items SET v = 1 WHERE id <= 60`)
 
 	byPath := func(p string) func(*hookReq) bool { return func(q *hookReq) bool { return q.Path == p } }
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, v := range queryRows(t, dsn, `SELECT q.status, sn.event_name, q.order_key, q.attempts, q.last_error, q.next_attempt_at, q.locked_until FROM walhook.retry_queue q JOIN walhook.subscriptions sn ON sn.id = q.subscription_id ORDER BY q.seq LIMIT 20`) {
+				t.Logf("retry row: %v", v)
+			}
+			for _, q := range r.requests() {
+				if q.Row == 1 {
+					t.Logf("request: %+v", q)
+				}
+			}
+		}
+	})
 	r.waitRows(byPath("/alpha"), rowRange(1, rows), time.Minute)
 	r.waitRows(byPath("/beta"), rowRange(1, rows), time.Minute)
-	r.waitRows(byPath("/alpha-updated"), rowRange(1, 60), time.Minute)
+	r.waitRows(byPath("/alpha/alpha-updated"), rowRange(1, 60), time.Minute)
 	waitSettled(t, dsn, cfg.Source.Slot)
 	all := r.requests()
 	r.check()
@@ -174,7 +186,7 @@ subscribers:
 
 	t.Run("subscriptions", func(t *testing.T) {
 		for _, c := range []struct{ subscriber, event, path string }{
-			{"alpha", "created", "/alpha"}, {"alpha", "updated", "/alpha-updated"}, {"beta", "created", "/beta"},
+			{"alpha", "created", "/alpha"}, {"alpha", "updated", "/alpha/alpha-updated"}, {"beta", "created", "/beta"},
 		} {
 			want := seen[c.path]
 			var total, ok, failed int64
@@ -192,7 +204,7 @@ FROM walhook.subscriptions_v WHERE subscriber_name = '%s' AND event_name = '%s'`
 		}
 	})
 	t.Run("subscribers", func(t *testing.T) {
-		for name, paths := range map[string][]string{"alpha": {"/alpha", "/alpha-updated"}, "beta": {"/beta"}} {
+		for name, paths := range map[string][]string{"alpha": {"/alpha", "/alpha/alpha-updated"}, "beta": {"/beta"}} {
 			var want tally
 			for _, p := range paths {
 				want.total += seen[p].total

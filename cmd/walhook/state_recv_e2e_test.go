@@ -162,10 +162,11 @@ func (r *hookRecv) waitRows(keep func(*hookReq) bool, want []int64, timeout time
 		if len(missing) == 0 {
 			return ""
 		}
+		n := len(want) - len(missing)
 		if len(missing) > 10 {
 			missing = missing[:10]
 		}
-		return fmt.Sprintf("%d of %d rows delivered; first missing %v", len(want)-len(missing), len(want), missing)
+		return fmt.Sprintf("%d of %d rows delivered; first missing %v", n, len(want), missing)
 	})
 	return got
 }
