@@ -5,7 +5,8 @@ type queries struct {
 	subscriptionStats string
 	subscriberStats   string
 	park              string
-	claim             string
+	claimFast         string
+	claimFull         string
 	unlock            string
 	deleteRow         string
 	reschedule        string
@@ -13,11 +14,13 @@ type queries struct {
 }
 
 func renderQueries(render func(string) string) queries {
+	fast, full := claimQueries(render)
 	return queries{
+		claimFast:         fast,
+		claimFull:         full,
 		subscriptionStats: render(subscriptionStatsSQL),
 		subscriberStats:   render(subscriberStatsSQL),
 		park:              render(parkSQL),
-		claim:             render(claimSQL),
 		unlock:            render(unlockSQL),
 		deleteRow:         render(deleteRowSQL),
 		reschedule:        render(rescheduleSQL),

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,9 +22,10 @@ type RetryOptions struct {
 	// Poll is how often an idle worker looks for due rows (default 1s);
 	// Park, ReleaseHeld, Redeliver and re-enabling wake it at once.
 	Poll time.Duration
-	// Batch is the most rows claimed per round (default 200).
+	// Batch is the most rows claimed per round (default 500).
 	Batch int
-	// Concurrency bounds requests in flight (default 16).
+	// Concurrency bounds requests in flight (default 32; the HTTP
+	// client's per-host limit still applies).
 	Concurrency int
 	// Lease is how long claimed rows stay locked to this worker (default
 	// 5m). A round that outlives it stops sending and leaves the rest to
@@ -40,10 +42,10 @@ func (o RetryOptions) withDefaults() RetryOptions {
 		o.Poll = time.Second
 	}
 	if o.Batch <= 0 {
-		o.Batch = 200
+		o.Batch = 500
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = 16
+		o.Concurrency = 32
 	}
 	if o.Lease <= 0 {
 		o.Lease = 5 * time.Minute
@@ -62,8 +64,16 @@ const maxRetryWait = 24 * time.Hour
 // ordered subscriptions only the head of its (subscription, order key) —
 // no row of that key with a lower seq still waits — so per-row order holds
 // across retries. SKIP LOCKED lets every walhook process claim at once.
-const claimSQL = `WITH due AS (
-    SELECT q.id FROM {{schema}}.retry_queue q
+// The status and lease conditions are on q itself so that a row another
+// worker claimed meanwhile is re-checked under the lock and skipped.
+//
+// {{window}} is the fast path's candidate set: the $4 earliest due rows,
+// read in index order, so that a round costs O(batch) however long the
+// queue is. The full form (no window) judges every due row; claim uses it
+// only when the window did not fill the batch, so rows blocked at the
+// front of the queue can slow rounds down but never starve the others.
+const claimSQL = `WITH {{window}} due AS (
+    SELECT q.id FROM {{from}}
     JOIN {{schema}}.subscriptions sn ON sn.id = q.subscription_id
     JOIN {{schema}}.subscribers sb ON sb.id = sn.subscriber_id
     WHERE q.status = 'pending' AND q.next_attempt_at <= now()
@@ -82,6 +92,28 @@ SET locked_by = $2, locked_until = now() + $3::interval, updated_at = now()
 FROM due WHERE q.id = due.id
 RETURNING q.id, q.event_id, q.subscription_id, q.event_name, q.table_name, q.order_key,
           q.payload, q.attempts, q.commit_time`
+
+const claimWindow = `cand AS MATERIALIZED (
+    SELECT id FROM {{schema}}.retry_queue
+    WHERE status = 'pending' AND next_attempt_at <= now()
+      AND (locked_until IS NULL OR locked_until < now())
+    ORDER BY next_attempt_at
+    LIMIT $4
+),`
+
+// claimQueries renders the fast and the full claim statements.
+func claimQueries(render func(string) string) (fast, full string) {
+	// The window's rows are fetched by primary key. The status test is
+	// written lower(q.status) so that the planner cannot use the partial
+	// due index here: with stale statistics (a queue that just filled) it
+	// otherwise scanned that index once per candidate, or filtered every
+	// due row against the whole window.
+	fast = strings.NewReplacer("{{window}}", claimWindow,
+		"{{from}}", "{{schema}}.retry_queue q",
+		"WHERE q.status = 'pending'", "WHERE q.id = ANY (ARRAY(SELECT id FROM cand)) AND lower(q.status) = 'pending'").Replace(claimSQL)
+	full = strings.NewReplacer("{{window}}", "", "{{from}}", "{{schema}}.retry_queue q").Replace(claimSQL)
+	return render(fast), render(full)
+}
 
 // claimed is one row this worker holds.
 type claimed struct {
@@ -170,17 +202,42 @@ func (db *DB) retryRound(ctx context.Context, s Sender, o RetryOptions) (int, er
 	// requests in flight at shutdown finish and are settled.
 	rctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), start.Add(o.Lease-o.Lease/10))
 	defer cancel()
+	claimed := time.Now()
 	eps, err := db.currentEndpoints(rctx, rows)
 	if err != nil {
 		db.unlock(rctx, rows)
 		return len(rows), err
 	}
 	results := db.post(ctx, rctx, s, o, rows, eps)
-	return len(rows), db.settle(rctx, rows, results)
+	posted := time.Now()
+	err = db.settle(rctx, rows, results)
+	db.log.Debug().Int("rows", len(rows)).Dur("claim", claimed.Sub(start)).Dur("post", posted.Sub(claimed)).
+		Dur("settle", time.Since(posted)).Msg("retry round")
+	return len(rows), err
 }
 
+// claim claims up to o.Batch due rows: through the fast window first, and
+// through the full statement for the rest when the window fell short.
 func (db *DB) claim(ctx context.Context, o RetryOptions) ([]*claimed, error) {
-	rows, err := db.pool.Query(ctx, db.q.claim, o.Batch, db.opts.WorkerID, o.Lease)
+	window := o.Batch * 5
+	rows, err := db.claimWith(ctx, db.q.claimFast, o.Batch, o.Lease, window)
+	if err != nil || len(rows) == o.Batch {
+		return rows, err
+	}
+	more, err := db.claimWith(ctx, db.q.claimFull, o.Batch-len(rows), o.Lease)
+	if err != nil {
+		db.unlock(ctx, rows)
+		return nil, err
+	}
+	return append(rows, more...), nil
+}
+
+func (db *DB) claimWith(ctx context.Context, sql string, limit int, lease time.Duration, window ...int) ([]*claimed, error) {
+	args := []any{limit, db.opts.WorkerID, lease}
+	for _, w := range window {
+		args = append(args, w)
+	}
+	rows, err := db.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("claim due retry rows: %w", err)
 	}
