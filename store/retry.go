@@ -156,8 +156,10 @@ func (db *DB) RunRetries(ctx context.Context, s Sender, o RetryOptions) error {
 		case err != nil && ctx.Err() == nil:
 			db.log.Warn().Err(err).Msg("retry round")
 			poll.Reset(o.Poll)
-		case n == o.Batch:
-			poll.Reset(0) // more may be due
+		case n > 0:
+			// More may be due: a full batch left rows behind, and each
+			// delivered head may have made the next row of its key due.
+			poll.Reset(0)
 		default:
 			poll.Reset(o.Poll)
 		}
