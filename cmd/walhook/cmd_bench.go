@@ -512,7 +512,7 @@ func (e *benchEnv) burst(ctx context.Context, label string, rows int, rate float
 	}
 	e.rss.reset()
 	e.progress.restart()
-	t0 := time.Now()
+	cpu0, t0 := cpuTime(), time.Now()
 	r.started = t0
 	if err := e.writeBatches(ctx, label, rows, rate, batches, r.Expected); err != nil {
 		return r, err
@@ -530,9 +530,8 @@ func (e *benchEnv) burst(ctx context.Context, label string, rows int, rate float
 		t0 = time.Now()
 		e.rss.reset()
 	}
-	cpu0 := cpuTime()
 	if backlog {
-		cpu0 = e.cpuAtStart
+		cpu0 = e.cpuAtStart // walhook's start-up excluded, as from t0
 	}
 	err := e.waitDelivered(ctx, label, r.Expected)
 	cpu := cpuTime() - cpu0
