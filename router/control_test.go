@@ -1,10 +1,14 @@
 package router
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
+
+	"github.com/rs/zerolog"
 
 	"github.com/walhook/walhook/cdc"
 	"github.com/walhook/walhook/deliver"
@@ -200,5 +204,27 @@ func TestPauseHoldBatches(t *testing.T) {
 	h.tx(t, 0x100, changes...)
 	if fmt.Sprint(batches) != fmt.Sprint([]int{holdBatch, holdBatch}) {
 		t.Errorf("batches %v, want two of %d", batches, holdBatch)
+	}
+}
+
+// A pause state read at start with paused false and a mode (the control
+// row always has one) is the same state as the stream's not paused: the
+// first switch must not warn that the assumed state was stale.
+func TestNotPausedAtStartIgnoresMode(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	h := newHarness(t, twoSubscribersYAML, func(o *Options) {
+		o.Pause = Pause{Paused: false, Mode: PauseSkip}
+		o.Logger = zerolog.New(&logs)
+	})
+	if st := h.r.State(); st != (Pause{}) {
+		t.Fatalf("State = %+v, want not paused", st)
+	}
+	h.tx(t, 0x100, setPause(true, "hold"))
+	if strings.Contains(logs.String(), "differed") {
+		t.Errorf("spurious stale-state warning:\n%s", logs.String())
+	}
+	if st := h.r.State(); !st.Paused || st.Mode != PauseHold {
+		t.Errorf("State = %+v, want paused hold", st)
 	}
 }

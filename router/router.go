@@ -181,7 +181,12 @@ func New(o Options) (*Router, error) {
 	}
 	r.setTables(o.Tables)
 	p := o.Pause
-	if p.Paused && p.Mode != PauseSkip {
+	switch {
+	case !p.Paused:
+		// The control row keeps a mode while not paused; the stream's
+		// states (controlState) carry none, and must compare equal.
+		p = Pause{}
+	case p.Mode != PauseSkip:
 		p.Mode = PauseHold
 	}
 	r.pause.Store(&p)
