@@ -332,7 +332,11 @@ subscribers:
 	}
 	before := len(r.requests())
 	if fail == http.StatusGone && before != 1 {
-		t.Errorf("%d requests before the 410 disabled the subscriber, want 1", before)
+		// Known bug: only the recorder acts on a 410 (store/recorder.go,
+		// subscriberStatsSQL), when its batch is written (FlushInterval,
+		// 200ms by default); until then the dispatcher keeps posting.
+		t.Errorf("%d requests reached the endpoint although it answered 410 Gone to the first; "+
+			"want 1: the disable must take effect at once, not when the delivery-log batch is written", before)
 	}
 
 	// Rows written after the disable: never sent, kept.
@@ -353,6 +357,11 @@ WHERE sb.name = 'fragile'`)
 	}
 	for _, v := range queryRows(t, dsn, `SELECT status, count(*) FROM walhook.retry_queue GROUP BY status`) {
 		if v[0] != "disabled" {
+			// Known race: an event parked while the recorder's disable
+			// transaction runs is inserted 'pending' (parkSQL read the
+			// subscriber as active) after afterAutoDisable moved the
+			// pending rows to 'disabled'. It is kept and delivered after
+			// re-enabling, but counted as due work meanwhile.
 			t.Errorf("%d retry rows of the disabled subscriber have status %v, want disabled", v[1], v[0])
 		}
 	}
@@ -469,6 +478,11 @@ COMMIT;`)
 	}
 	got := rowIDs(r.delivered(func(q *hookReq) bool { return q.Event == "created" }))
 	if fmt.Sprint(got) != "[2 3]" {
+		// Known bug (backlog): store.Lookup reads the subscription tables
+		// as they are now, not as of the event's position in the WAL; the
+		// WAL change only invalidates the cache. Reading a backlog, every
+		// row sees the final state (created inactive) and rows 2 and 3
+		// are dropped.
 		t.Errorf("created events arrived for rows %v, want [2 3]: row 1 predates the subscriber, "+
 			"rows 4 and 5 follow the deactivation", got)
 	}

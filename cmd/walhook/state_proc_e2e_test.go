@@ -185,3 +185,90 @@ func watchWalsenders(ctx context.Context, dsn string, out chan<- int64) {
 		}
 	}
 }
+
+// TestStateKill9MidRetry: walhook is killed with SIGKILL while its retry
+// worker is posting a parked event (the receiver holds the request open),
+// then restarted with the receiver healthy. The event must arrive soon
+// after the restart: the dead worker's claim on the row must not keep it
+// from the new one for long (a SIGKILLed process never unlocks the rows it
+// claimed; they wait out RetryOptions.Lease, 5 minutes by default).
+func TestStateKill9MidRetry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("out-of-process test skipped in -short mode")
+	}
+	t.Parallel()
+	dsn := pgtest.NewDB(t)
+	execSQL(t, dsn, itemsTable)
+	r := newHookRecv(t)
+	inRetry := make(chan struct{})
+	release := make(chan struct{})
+	var healthy atomic.Bool
+	var once atomic.Bool
+	r.setStatus(func(q *hookReq) int {
+		switch {
+		case healthy.Load():
+			return http.StatusNoContent
+		case q.Attempt == 1:
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusServiceUnavailable // retries are answered by the wrapper below
+	})
+	// Wrap the handler: a retry (attempt 2+) while unhealthy blocks until
+	// released, so that walhook is killed with the request in flight.
+	inner := r.srv.Config.Handler
+	r.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if !healthy.Load() && req.Header.Get("webhook-id") != "" && r.triesOf(req.Header.Get("webhook-id")) >= 1 {
+			if once.CompareAndSwap(false, true) {
+				close(inRetry)
+			}
+			<-release
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		inner.ServeHTTP(w, req)
+	})
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	cfgPath, logf := writeProcConfig(t, stateProcConfig, dsn, r.srv.URL)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("walhook log tail:\n%s", logTail(logf))
+		}
+	})
+	bin := walhookBinary(t)
+	p := startWalhookProc(t, bin, cfgPath, logf)
+	waitSlot(t, dsn, testSlot(dsn))
+	insertItems(t, dsn, 1, 1, 1)
+	select {
+	case <-inRetry:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the retry worker did not retry the parked event within 60s")
+	}
+	p.stop(syscall.SIGKILL)
+	healthy.Store(true)
+	close(release)
+	restarted := time.Now()
+	startWalhookProc(t, bin, cfgPath, logf)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, v := range queryRows(t, dsn, `SELECT status, attempts, locked_by, locked_until - now(), next_attempt_at - now() FROM walhook.retry_queue`) {
+				t.Logf("retry row (status, attempts, locked_by, lease left, due in): %v", v)
+			}
+		}
+	})
+	r.waitRows(nil, []int64{1}, 60*time.Second)
+	t.Logf("delivered %v after the restart", time.Since(restarted).Round(time.Millisecond))
+}
+
+// triesOf returns how many requests for event id reached the receiver's
+// answer function.
+func (r *hookRecv) triesOf(id string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.tries[id]
+}
