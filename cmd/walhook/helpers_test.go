@@ -106,6 +106,20 @@ func (s *sink) snapshot() []gotEvent {
 	return append([]gotEvent(nil), s.events...)
 }
 
+// since returns the events that arrived after the first i.
+func (s *sink) since(i int) []gotEvent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]gotEvent(nil), s.events[min(i, len(s.events)):]...)
+}
+
+// count returns how many events arrived so far.
+func (s *sink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.events)
+}
+
 // waitFor waits until at least n events arrived, failing after timeout.
 func (s *sink) waitFor(n int, timeout time.Duration) []gotEvent {
 	s.t.Helper()
@@ -114,13 +128,12 @@ func (s *sink) waitFor(n int, timeout time.Duration) []gotEvent {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		evs := s.snapshot()
-		if len(evs) >= n {
-			return evs
+		if got := s.count(); got >= n {
+			return s.snapshot()
 		}
 		select {
 		case <-deadline.C:
-			s.t.Fatalf("received %d events, want %d within %v (bad requests: %v)", len(evs), n, timeout, s.badRequests())
+			s.t.Fatalf("received %d events, want %d within %v (bad requests: %v)", s.count(), n, timeout, s.badRequests())
 		case <-s.notify:
 		case <-tick.C:
 		}

@@ -151,9 +151,12 @@ func writeItems(ctx context.Context, dsn string, n int) error {
 func waitAllItems(t *testing.T, s *sink, n int, timeout time.Duration, logPath string) map[int64]map[string]bool {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
+	ids := map[int64]map[string]bool{}
+	seen := 0
 	for {
-		ids := map[int64]map[string]bool{}
-		for _, e := range s.snapshot() {
+		fresh := s.since(seen)
+		seen += len(fresh)
+		for _, e := range fresh {
 			var d struct{ ID int64 }
 			if err := json.Unmarshal(e.Data, &d); err != nil {
 				t.Fatalf("bad data %s: %v", e.Data, err)

@@ -22,6 +22,7 @@ var allowed = map[string][]string{
 	"admin":              {"store", "router", "deliver", "config"},
 	"cmd/walhook":        {"*"},
 	"bench":              {"*"},
+	"bench/baseline":     {"internal/pgcluster"},
 	"internal/pgcluster": {},
 	"internal/pgtest":    {"internal/pgcluster"},
 	"internal/archtest":  {},
