@@ -7,8 +7,8 @@ import (
 	"github.com/walhook/walhook/internal/pgtest"
 )
 
-// TestSkipTransactionLoadsNothing loads 100,000 rows in a transaction that
-// starts with the skip message, and again in one that starts with
+// TestSkipTransactionLoadsNothing loads 100,000 rows in a transaction after
+// the skip message (a change before the message is still delivered), and again in one that starts with
 // walhook.disable_webhooks(): neither produces an event, the transaction
 // right after each does, and the slot passes the skipped transactions.
 func TestSkipTransactionLoadsNothing(t *testing.T) {
@@ -31,12 +31,13 @@ subscribers:
 
 	execSQL(t, dsn,
 		`BEGIN;
+		 INSERT INTO items VALUES (-1, 'before the skip message');
 		 SELECT pg_logical_emit_message(true, 'walhook', 'skip');
 		 INSERT INTO items SELECT g, 'bulk' FROM generate_series(1, 100000) g;
 		 COMMIT`,
 		`INSERT INTO items VALUES (0, 'after skip message')`,
 	)
-	s.waitFor(1, 120*time.Second)
+	s.waitFor(2, 120*time.Second)
 	execSQL(t, dsn,
 		`BEGIN;
 		 SELECT walhook.disable_webhooks();
@@ -48,6 +49,7 @@ subscribers:
 	// expectExactly waits until the slot passed every write above, the
 	// skipped transactions included.
 	expectExactly(t, s, dsn, cfg.Source.Slot,
+		`/items {"event":"created","table":"public.items","data":{"id":-1,"name":"before the skip message"}}`,
 		`/items {"event":"created","table":"public.items","data":{"id":0,"name":"after skip message"}}`,
 		`/items {"event":"updated","table":"public.items","data":{"id":0,"name":"after disable_webhooks"}}`,
 	)
