@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -188,4 +189,45 @@ func TestCacheTTLBoundsStaleness(t *testing.T) {
 	addSubscriber(t, db, "b", "public.users", "https://b.example.com/", "created")
 	// No invalidation: the change shows once the entry expires.
 	eventually(t, "the entry to expire", func() bool { return len(lookup(t, db, "public.users", "created")) == 2 })
+}
+
+func TestLookupConcurrentWithInvalidate(t *testing.T) {
+	t.Parallel()
+	db, _ := openDB(t, Options{})
+	addSubscriber(t, db, "a", "public.users", "https://a.example.com/", "created")
+	ctx := context.Background()
+	done := make(chan struct{})
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				if subs, err := db.Lookup(ctx, "public.users", "created"); err != nil || len(subs) < 1 {
+					errs <- fmt.Errorf("Lookup = %d subscriptions, %v", len(subs), err)
+					return
+				}
+			}
+		}()
+	}
+	for range 50 {
+		db.Invalidate("")
+		db.ClearCache("public.users", "")
+	}
+	// After the last invalidation a new subscriber is seen at once.
+	addSubscriber(t, db, "b", "public.users", "https://b.example.com/", "created")
+	db.Invalidate("")
+	if got := lookup(t, db, "public.users", "created"); len(got) != 2 {
+		t.Errorf("after invalidation: %v", got)
+	}
+	close(done)
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
 }
