@@ -134,3 +134,52 @@ func TestConditionOnOldValuesNeedsReplicaIdentityFull(t *testing.T) {
 		t.Fatalf("validate after the fix: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
 }
+
+// TestValidateOldValueConditions runs walhook validate on events of a table
+// without REPLICA IDENTITY FULL: those that read old values are refused
+// with the fix, those that read only new values are accepted.
+func TestValidateOldValueConditions(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.NewDB(t)
+	execSQL(t, dsn, `CREATE TABLE public.orders (id bigint PRIMARY KEY, status text NOT NULL)`)
+	for _, tc := range []struct {
+		name  string
+		event string
+		ok    bool
+	}{
+		{"when_changed", `{name: e, table: public.orders, on: updated, when_changed: [status]}`, false},
+		{"ignore_changed", `{name: e, table: public.orders, on: updated, ignore_changed: [status]}`, false},
+		{"changed_to", `{name: e, table: public.orders, on: updated, where: {status: {changed_to: paid}}}`, false},
+		{"changed_from", `{name: e, table: public.orders, on: updated, where: {status: {changed_from: new}}}`, false},
+		{"was", `{name: e, table: public.orders, on: updated, where: {status: {was: new}}}`, false},
+		{"deleted where", `{name: e, table: public.orders, on: deleted, where: {status: paid}}`, false},
+		{"updated eq", `{name: e, table: public.orders, on: updated, where: {status: paid}}`, true},
+		{"created eq", `{name: e, table: public.orders, on: created, where: {status: paid}}`, true},
+		{"custom", `{name: e, table: public.orders}`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := writeFile(t, "walhook.yaml", `
+source: {dsn: "`+dsn+`"}
+events:
+  - `+tc.event+`
+subscribers:
+  - name: orders
+    table: public.orders
+    target_url: https://example.com/hook
+    subscriptions: [{event: e}]
+`)
+			code, stdout, stderr := runCLI(t, "validate", "--config", path)
+			if tc.ok {
+				if code != exitOK {
+					t.Fatalf("exit %d, want 0\nstdout: %s\nstderr: %s", code, stdout, stderr)
+				}
+				return
+			}
+			if code != exitUsage {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, exitUsage, stdout, stderr)
+			}
+			mustContain(t, stderr, "public.orders", "ALTER TABLE public.orders REPLICA IDENTITY FULL")
+		})
+	}
+}
