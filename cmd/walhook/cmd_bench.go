@@ -400,8 +400,12 @@ func (e *benchEnv) measure(ctx context.Context, lg *logging) (*benchReport, erro
 	}
 	e.pipe = &benchPipeline{cfg: cfg, lg: lg, opts: pipelineOptions{noDeliveryLog: e.f.deliveryLog == "off"}}
 	rctx, stopRSS := context.WithCancel(ctx)
-	defer stopRSS()
-	go e.rss.Run(rctx) //nolint:errcheck // ends with rctx
+	rssDone := make(chan struct{})
+	go func() {
+		defer close(rssDone)
+		_ = e.rss.Run(rctx) // returns nil when rctx ends
+	}()
+	defer func() { stopRSS(); <-rssDone }()
 	if err := e.startPipeline(ctx); err != nil {
 		return nil, errors.Join(err, e.pipe.stop())
 	}
