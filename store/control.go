@@ -67,6 +67,7 @@ WHERE id = $1`), id, active)
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("set subscriber %d active=%t: %w", id, active, ErrNotFound)
 	}
+	db.health.reset(id)
 	db.afterSubscriberChange(ctx, id)
 	return nil
 }

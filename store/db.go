@@ -85,8 +85,8 @@ type DB struct {
 	rec    *recorder
 	parked *parkedSet
 	cache  *subCache
-	// suspended holds the subscriptions of auto-disabled subscribers.
-	suspended *suspendedSet
+	// health tracks failure streaks and auto-disables.
+	health    *health
 	tableProj map[string]*router.Projection
 	// wakeCh nudges an idle retry worker.
 	wakeCh chan struct{}
@@ -123,7 +123,7 @@ func Open(ctx context.Context, dsn, schema string, o Options) (*DB, error) {
 		return nil, fmt.Errorf("open state database: connect: %w", err)
 	}
 	db := &DB{pool: pool, schema: schema, opts: o, log: o.Logger, tableProj: tableProj}
-	db.suspended = newSuspendedSet()
+	db.health = newHealth()
 	db.wakeCh = make(chan struct{}, 1)
 	db.q = renderQueries(db.render)
 	db.rec = newRecorder(o.RecorderBuffer)

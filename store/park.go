@@ -17,20 +17,21 @@ var _ deliver.RetryQueue = (*DB)(nil)
 // already parked for its subscription (same event id, e.g. its transaction
 // was streamed again after a restart) is ignored. Events of a subscription
 // that no longer exists are dropped. $11 is the status: 'held' for Hold;
-// for Park, 'pending' unless the subscriber is auto-disabled ('disabled').
+// for Park, 'pending' unless the subscriber is auto-disabled ('disabled'),
+// in the tables or in this process's memory ($12, not yet written).
 const parkSQL = `INSERT INTO {{schema}}.retry_queue AS q (event_id, subscription_id, subscriber_id,
     event_name, table_name, order_key, seq, payload, status, attempts, next_attempt_at, last_error, commit_time)
 SELECT d.event_id, sn.id, sn.subscriber_id, d.event_name, d.table_name, d.order_key, d.seq, d.payload,
        CASE WHEN $11 = 'held' THEN 'held'
-            WHEN NOT sb.is_active AND sb.auto_disabled_at IS NOT NULL THEN 'disabled'
+            WHEN d.suspended OR (NOT sb.is_active AND sb.auto_disabled_at IS NOT NULL) THEN 'disabled'
             ELSE 'pending' END,
        d.attempts, d.next_at, d.last_error, d.commit_time
 FROM (
     SELECT u.*, nextval('{{schema}}.retry_queue_seq') AS seq
     FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bytea[],
-                $7::int[], $8::timestamptz[], $9::text[], $10::timestamptz[]) WITH ORDINALITY
+                $7::int[], $8::timestamptz[], $9::text[], $10::timestamptz[], $12::bool[]) WITH ORDINALITY
         AS u(event_id, subscription_id, event_name, table_name, order_key, payload,
-             attempts, next_at, last_error, commit_time, ord)
+             attempts, next_at, last_error, commit_time, suspended, ord)
     ORDER BY u.ord
 ) d
 JOIN {{schema}}.subscriptions sn ON sn.id = d.subscription_id
@@ -82,6 +83,7 @@ func (db *DB) insertParked(ctx context.Context, events []deliver.Parked, status 
 		attempts                          = make([]int32, n)
 		next, commit                      = make([]time.Time, n), make([]*time.Time, n)
 		parked                            = make([]parkKey, 0, n)
+		suspended                         = make([]bool, n)
 	)
 	now := time.Now()
 	for i := range events {
@@ -106,8 +108,9 @@ func (db *DB) insertParked(ctx context.Context, events []deliver.Parked, status 
 		if e.OrderKey != "" {
 			parked = append(parked, parkKey{subs[i], e.OrderKey})
 		}
+		suspended[i] = db.health.isSuspended(subs[i])
 	}
-	_, err := db.pool.Exec(ctx, db.q.park, ids, subs, names, tables, keys, payloads, attempts, next, lastErr, commit, status)
+	_, err := db.pool.Exec(ctx, db.q.park, ids, subs, names, tables, keys, payloads, attempts, next, lastErr, commit, status, suspended)
 	if err != nil {
 		return err
 	}
@@ -125,7 +128,7 @@ func (db *DB) insertParked(ctx context.Context, events []deliver.Parked, status 
 // event then parks behind nothing and is delivered by the retry worker),
 // never false for a row this process parked and has not delivered.
 func (db *DB) HasParked(subscriptionID int64, orderKey string) bool {
-	if db.suspended.has(subscriptionID) {
+	if db.health.isSuspended(subscriptionID) {
 		return true
 	}
 	return orderKey != "" && db.parked.has(subscriptionID, orderKey)
@@ -180,7 +183,7 @@ WHERE NOT sb.is_active AND sb.auto_disabled_at IS NOT NULL`))
 	if err != nil {
 		return fmt.Errorf("refresh auto-disabled subscriptions: %w", err)
 	}
-	db.suspended.replace(ids)
+	db.health.replaceSuspended(ids)
 	return nil
 }
 

@@ -39,13 +39,19 @@ func newRecorder(size int) *recorder {
 	return &recorder{ch: make(chan deliver.Attempt, size)}
 }
 
-// Record queues an attempt for the delivery log and the counters. It
+// Record queues an attempt for the delivery log and the counters. An
+// attempt that reaches the subscriber's auto_disable_after_failures streak,
+// or answered 410 Gone, disables it at once in memory (HasParked then parks
+// its events untried) and the disable is written right away. It
 // returns at once while the buffer (Options.RecorderBuffer) has room and
 // blocks when it is full, pushing back on delivery rather than losing
 // anything: the buffer fills only when the state database is slow or down,
 // and then the retry queue cannot take events either. After RunRecorder has
 // returned, Record writes the attempt itself.
 func (db *DB) Record(a deliver.Attempt) {
+	if a.Event != nil && a.Event.Endpoint != nil {
+		db.health.observe(&a)
+	}
 	r := db.rec
 	r.mu.RLock()
 	if r.stopped {
@@ -89,9 +95,27 @@ func (db *DB) RunRecorder(ctx context.Context) error {
 				clear(batch)
 				batch = batch[:0]
 			}
+		case <-db.health.signal:
+			// An auto-disable is waiting: write it, with what is queued.
+			batch = db.drainInto(batch)
+			db.flushRetrying(ctx, batch)
+			clear(batch)
+			batch = batch[:0]
 		case <-ctx.Done():
 			db.shutdownRecorder(batch)
 			return nil
+		}
+	}
+}
+
+// drainInto appends the attempts queued now, without waiting.
+func (db *DB) drainInto(batch []deliver.Attempt) []deliver.Attempt {
+	for {
+		select {
+		case a := <-db.rec.ch:
+			batch = append(batch, a)
+		default:
+			return batch
 		}
 	}
 }
@@ -168,9 +192,9 @@ func (db *DB) writeAfterStop(a deliver.Attempt) {
 func (db *DB) flushRetrying(ctx context.Context, batch []deliver.Attempt) {
 	delay := 100 * time.Millisecond
 	for {
-		suspended, err := db.writeAttempts(ctx, batch)
+		disabled, err := db.writeAttempts(ctx, batch)
 		if err == nil {
-			db.written(len(batch), suspended)
+			db.written(len(batch), disabled)
 			return
 		}
 		db.rec.failures.Add(1)
@@ -197,9 +221,9 @@ func (db *DB) flushRetrying(ctx context.Context, batch []deliver.Attempt) {
 func (db *DB) lastTry(ctx context.Context, batch []deliver.Attempt) {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	suspended, err := db.writeAttempts(wctx, batch)
+	disabled, err := db.writeAttempts(wctx, batch)
 	if err == nil {
-		db.written(len(batch), suspended)
+		db.written(len(batch), disabled)
 		return
 	}
 	db.rec.lostAtEnd.Add(int64(len(batch)))
@@ -242,32 +266,77 @@ func transient(err error) bool {
 	return false
 }
 
-// writeAttempts writes one batch in one transaction: log rows, counters,
-// auto-disable. It returns the subscriptions of subscribers it disabled.
-func (db *DB) writeAttempts(ctx context.Context, batch []deliver.Attempt) ([]int64, error) {
+// writeAttempts writes one batch in one transaction: log rows, the
+// auto-disables decided in memory, counters, and the auto-disables the
+// counters call for. It returns who it disabled.
+func (db *DB) writeAttempts(ctx context.Context, batch []deliver.Attempt) (disabledSet, error) {
 	subs, subr := aggregate(batch)
-	var suspended []int64
+	pending := db.health.takePending()
+	var out disabledSet
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		suspended = nil
-		if !db.opts.DisableDeliveryLog {
+		out = disabledSet{}
+		if !db.opts.DisableDeliveryLog && len(batch) > 0 {
 			if err := db.copyLog(ctx, tx, batch); err != nil {
 				return err
 			}
 		}
-		if len(subs) == 0 {
+		ids, err := db.applyDisables(ctx, tx, pending)
+		if err != nil {
+			return err
+		}
+		out.subscribers = ids
+		if len(subs) > 0 {
+			if err := db.updateSubscriptionStats(ctx, tx, subs); err != nil {
+				return err
+			}
+			more, err := db.updateSubscriberStats(ctx, tx, subr)
+			if err != nil {
+				return err
+			}
+			out.subscribers = append(out.subscribers, more...)
+		}
+		if len(out.subscribers) == 0 {
 			return nil
 		}
-		if err := db.updateSubscriptionStats(ctx, tx, subs); err != nil {
-			return err
-		}
-		disabled, err := db.updateSubscriberStats(ctx, tx, subr)
-		if err != nil || len(disabled) == 0 {
-			return err
-		}
-		suspended, err = db.afterAutoDisable(ctx, tx, disabled)
+		out.subscriptions, err = db.afterAutoDisable(ctx, tx, out.subscribers)
 		return err
 	})
-	return suspended, err
+	if err == nil {
+		db.health.written(pending)
+	}
+	return out, err
+}
+
+// disabledSet is who a batch auto-disabled.
+type disabledSet struct {
+	subscribers, subscriptions []int64
+}
+
+// applyDisables writes the auto-disables decided in memory, with their
+// reasons, and returns the subscribers it switched off.
+func (db *DB) applyDisables(ctx context.Context, tx pgx.Tx, pending map[int64]string) ([]int64, error) {
+	if len(pending) == 0 {
+		return nil, nil
+	}
+	ids := make([]int64, 0, len(pending))
+	reasons := make([]string, 0, len(pending))
+	for id, r := range pending {
+		ids = append(ids, id)
+		reasons = append(reasons, r)
+	}
+	rows, err := tx.Query(ctx, db.render(`UPDATE {{schema}}.subscribers sb SET
+    is_active = false, auto_disabled_at = now(), disabled_reason = d.reason, updated_at = now()
+FROM unnest($1::bigint[], $2::text[]) AS d(id, reason)
+WHERE sb.id = d.id AND sb.is_active
+RETURNING sb.id`), ids, reasons)
+	if err != nil {
+		return nil, fmt.Errorf("auto-disable subscribers: %w", err)
+	}
+	out, err := collectInt64(rows)
+	if err != nil {
+		return nil, fmt.Errorf("auto-disable subscribers: %w", err)
+	}
+	return out, nil
 }
 
 var logColumns = []string{
@@ -539,14 +608,12 @@ WHERE subscriber_id = ANY($1) AND status = 'pending'`), ids)
 
 // written accounts for a batch written and applies its auto-disables to
 // the in-memory state at once (the WAL brings them to the cache later).
-func (db *DB) written(n int, suspended []int64) {
+func (db *DB) written(n int, d disabledSet) {
 	db.rec.written.Add(int64(n))
-	if len(suspended) == 0 {
+	if len(d.subscribers) == 0 {
 		return
 	}
-	for _, id := range suspended {
-		db.suspended.set(id, true)
-	}
+	db.health.suspend(d.subscribers, d.subscriptions)
 	db.Invalidate("")
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/rs/zerolog"
@@ -227,5 +228,72 @@ func TestRunRecorderWritesEverythingAndStops(t *testing.T) {
 	}
 	if st := db.RecorderStats(); st.Written != n+1 || st.Lost != 0 {
 		t.Fatalf("RecorderStats = %+v", st)
+	}
+}
+
+func TestRecordDisablesAtTheTriggeringAttempt(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		statuses []int
+		reason   string
+	}{
+		{"streak", []int{500, 200, 500, 503, 0}, "3 consecutive failures"},
+		{"gone", []int{410}, "endpoint answered 410 Gone"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			db, _ := openDB(t, Options{FlushInterval: time.Hour}) // only the disable flushes
+			ctx := context.Background()
+			subr, subs := addSubscriber(t, db, "crm", "public.users", "https://x.example.com/", "created", "updated") // threshold 3
+			if _, err := db.Lookup(ctx, "public.users", "created"); err != nil {                                      // this process learns the subscriber
+				t.Fatal(err)
+			}
+			if _, err := db.Lookup(ctx, "public.users", "updated"); err != nil {
+				t.Fatal(err)
+			}
+			ev := eventFor(subr, subs[0], "e1", "k")
+			for i, st := range tc.statuses {
+				if db.HasParked(subs[1], "other") {
+					t.Fatalf("suspended before attempt %d", i)
+				}
+				db.Record(attempt(ev, st))
+			}
+			// At once, before anything is written: every subscription of
+			// the subscriber parks its events.
+			if !db.HasParked(subs[0], "x") || !db.HasParked(subs[1], "") {
+				t.Fatal("not suspended right after the triggering attempt")
+			}
+			runCtx, cancel := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- db.RunRecorder(runCtx) }()
+			eventually(t, "the disable written", func() bool {
+				return !scalar[bool](t, db, `SELECT is_active FROM {{schema}}.subscribers WHERE id = $1`, subr)
+			})
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if got := scalar[string](t, db, `SELECT disabled_reason FROM {{schema}}.subscribers WHERE id = $1`, subr); got != tc.reason {
+				t.Errorf("disabled_reason = %q, want %q", got, tc.reason)
+			}
+			// Parked after the decision: stored disabled.
+			park(t, db, eventFor(subr, subs[1], "late", "k2"))
+			if got := scalar[string](t, db, `SELECT status FROM {{schema}}.retry_queue WHERE event_id = 'late'`); got != "disabled" {
+				t.Errorf("late event parked as %s, want disabled", got)
+			}
+			// A lookup after the write keeps it suspended; re-enabling clears it.
+			db.Invalidate("")
+			db.Lookup(ctx, "public.users", "created")
+			if !db.HasParked(subs[0], "x") {
+				t.Error("suspension lost after reloading")
+			}
+			if err := db.SetSubscriberActive(ctx, subr, true); err != nil {
+				t.Fatal(err)
+			}
+			if db.HasParked(subs[0], "x") {
+				t.Error("still suspended after re-enabling")
+			}
+		})
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -85,9 +84,11 @@ func (db *DB) WarmCache(ctx context.Context) (int, error) {
 const loadSubscriptionsSQL = `SELECT sn.id, sn.event_name, sn.custom_endpoint, sn.is_active,
        sb.id, sb.name, sb.table_name, sb.target_url, sb.projection, sb.secrets, sb.headers,
        sb.max_retries, sb.retry_delay_ms, sb.timeout_ms, sb.batch_size, sb.unordered,
-       sb.is_active, sb.auto_disabled_at IS NOT NULL
+       sb.is_active, sb.auto_disabled_at IS NOT NULL,
+       sb.auto_disable_after_failures, coalesce(st.consecutive_failures, 0)
 FROM {{schema}}.subscriptions sn
 JOIN {{schema}}.subscribers sb ON sb.id = sn.subscriber_id
+LEFT JOIN {{schema}}.subscriber_stats st ON st.subscriber_id = sb.id
 `
 
 // subRow is one row of loadSubscriptionsSQL.
@@ -105,6 +106,7 @@ type subRow struct {
 	batchSize                   int
 	unordered                   bool
 	subscriberActive, suspended bool
+	autoDisable, streak         int
 }
 
 // loadSubscriptions reads subscriptions (where filters them) and builds
@@ -120,7 +122,8 @@ func (db *DB) loadSubscriptions(ctx context.Context, where string, args ...any) 
 		var s subRow
 		err := r.Scan(&s.id, &s.event, &s.customEndpoint, &s.active, &s.subscriberID, &s.name,
 			&s.table, &s.targetURL, &s.projection, &s.secrets, &s.headers, &s.maxRetries,
-			&s.retryDelayMS, &s.timeoutMS, &s.batchSize, &s.unordered, &s.subscriberActive, &s.suspended)
+			&s.retryDelayMS, &s.timeoutMS, &s.batchSize, &s.unordered, &s.subscriberActive, &s.suspended,
+			&s.autoDisable, &s.streak)
 		return s, err
 	})
 	if err != nil {
@@ -138,7 +141,7 @@ func (db *DB) loadSubscriptions(ctx context.Context, where string, args ...any) 
 				Msg("subscription cannot be used; its events are dropped until it is fixed")
 			s.Active = false
 		}
-		db.suspended.set(raw[i].id, raw[i].suspended)
+		db.health.learn(&raw[i])
 		out = append(out, s)
 	}
 	return out, nil
@@ -193,40 +196,4 @@ func (db *DB) projection(s *subRow) (*router.Projection, error) {
 		}
 	}
 	return nil, fmt.Errorf("subscriber %q (id %d): projection %s: %w; fix the projection column", s.name, s.subscriberID, s.projection, err)
-}
-
-// suspendedSet holds the subscriptions of auto-disabled subscribers, whose
-// events park as 'disabled' instead of being tried.
-type suspendedSet struct {
-	mu  sync.RWMutex
-	ids map[int64]struct{}
-}
-
-func newSuspendedSet() *suspendedSet { return &suspendedSet{ids: map[int64]struct{}{}} }
-
-func (s *suspendedSet) has(id int64) bool {
-	s.mu.RLock()
-	_, ok := s.ids[id]
-	s.mu.RUnlock()
-	return ok
-}
-
-func (s *suspendedSet) set(id int64, on bool) {
-	s.mu.Lock()
-	if on {
-		s.ids[id] = struct{}{}
-	} else {
-		delete(s.ids, id)
-	}
-	s.mu.Unlock()
-}
-
-func (s *suspendedSet) replace(ids []int64) {
-	m := make(map[int64]struct{}, len(ids))
-	for _, id := range ids {
-		m[id] = struct{}{}
-	}
-	s.mu.Lock()
-	s.ids = m
-	s.mu.Unlock()
 }
