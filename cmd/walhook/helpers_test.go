@@ -22,7 +22,13 @@ import (
 	"github.com/walhook/walhook/internal/pgtest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	pgtest.MainWithCleanup(m, func() {
+		if dir := binDir.Load(); dir != nil {
+			_ = os.RemoveAll(*dir)
+		}
+	})
+}
 
 const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 

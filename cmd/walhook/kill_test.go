@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -17,12 +18,16 @@ import (
 	"github.com/walhook/walhook/internal/pgtest"
 )
 
+// binDir is where buildBinary put the binary, removed after the tests.
+var binDir atomic.Pointer[string]
+
 // buildBinary builds walhook once per test binary.
 var buildBinary = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "walhook-bin-")
 	if err != nil {
 		return "", err
 	}
+	binDir.Store(&dir)
 	bin := filepath.Join(dir, "walhook")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {
@@ -37,8 +42,7 @@ func walhookBinary(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = os.RemoveAll(filepath.Dir(bin)) })
-	return bin
+	return bin // shared by parallel tests; removed by TestMain
 }
 
 // TestKill9LosesNothing kills walhook with SIGKILL at random moments while

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync/atomic"
 	"syscall"
@@ -54,7 +53,7 @@ func TestStateKill9WhileParked(t *testing.T) {
 		return http.StatusNoContent
 	})
 	cfgPath, logf := writeProcConfig(t, stateProcConfig, dsn, r.srv.URL)
-	bin := stateBinary(t)
+	bin := walhookBinary(t)
 	p := startWalhookProc(t, bin, cfgPath, logf)
 	waitSlot(t, dsn, testSlot(dsn))
 	insertItems(t, dsn, 1, parked, 10)
@@ -118,7 +117,7 @@ func TestStateTwoProcesses(t *testing.T) {
 			t.Logf("walhook log tail:\n%s", logTail(logf))
 		}
 	})
-	bin := stateBinary(t)
+	bin := walhookBinary(t)
 	leader := startWalhookProc(t, bin, cfgPath, logf)
 	waitSlot(t, dsn, testSlot(dsn)) // the first process leads: it made the slot
 	startWalhookProc(t, bin, cfgPath, logf)
@@ -242,7 +241,7 @@ func TestStateKill9MidRetry(t *testing.T) {
 			t.Logf("walhook log tail:\n%s", logTail(logf))
 		}
 	})
-	bin := stateBinary(t)
+	bin := walhookBinary(t)
 	p := startWalhookProc(t, bin, cfgPath, logf)
 	waitSlot(t, dsn, testSlot(dsn))
 	insertItems(t, dsn, 1, 1, 1)
@@ -273,21 +272,4 @@ func (r *hookRecv) triesOf(id string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.tries[id]
-}
-
-// stateBinary returns a private copy of the walhook binary built for the
-// test run. (kill_test.go's walhookBinary removes the shared binary when
-// the first test using it ends, which breaks the other out-of-process
-// tests still running in parallel.)
-func stateBinary(t testing.TB) string {
-	t.Helper()
-	src, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(src)
-	fatalIf(t, err, "read walhook binary")
-	dst := filepath.Join(t.TempDir(), "walhook")
-	fatalIf(t, os.WriteFile(dst, b, 0o755), "copy walhook binary")
-	return dst
 }

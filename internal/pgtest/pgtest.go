@@ -40,8 +40,15 @@ var (
 
 // Main runs the tests and stops the shared cluster afterwards. It calls
 // os.Exit with the tests' exit code.
-func Main(m *testing.M) {
+func Main(m *testing.M) { MainWithCleanup(m, nil) }
+
+// MainWithCleanup is Main that also runs cleanup (when not nil) after the
+// tests, before the cluster stops.
+func MainWithCleanup(m *testing.M, cleanup func()) {
 	code := m.Run()
+	if cleanup != nil {
+		cleanup()
+	}
 	if cluster != nil {
 		cluster.Stop()
 	}
