@@ -385,8 +385,17 @@ func logRow(a *deliver.Attempt, maxBody int) []any {
 	return []any{
 		subID, subrID, e.ID, e.Name, e.Table, int32(a.Number),
 		cleanText(string(e.Body), 0), status, cleanText(a.ResponseBody, maxBody),
-		int32(a.Duration.Milliseconds()), errMsg, at,
+		durationMS(a.Duration), errMsg, at,
 	}
+}
+
+// durationMS rounds d up to whole milliseconds, so that an attempt that
+// took any time at all never reads as 0 ms.
+func durationMS(d time.Duration) int32 {
+	if d <= 0 {
+		return 0
+	}
+	return int32((d + time.Millisecond - 1) / time.Millisecond)
 }
 
 // cleanText makes s storable as PostgreSQL text: valid UTF-8, no NUL, at

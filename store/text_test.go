@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -61,6 +62,15 @@ func TestMaskSecret(t *testing.T) {
 	} {
 		if got := MaskSecret(in); got != want {
 			t.Errorf("MaskSecret(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestDurationMS(t *testing.T) {
+	t.Parallel()
+	for d, want := range map[time.Duration]int32{0: 0, -time.Second: 0, time.Microsecond: 1, time.Millisecond: 1, 1500 * time.Microsecond: 2, time.Second: 1000} {
+		if got := durationMS(d); got != want {
+			t.Errorf("durationMS(%s) = %d, want %d", d, got, want)
 		}
 	}
 }
