@@ -192,7 +192,7 @@ func (db *DB) writeAfterStop(a deliver.Attempt) {
 func (db *DB) flushRetrying(ctx context.Context, batch []deliver.Attempt) {
 	delay := 100 * time.Millisecond
 	for {
-		disabled, err := db.writeAttempts(ctx, batch)
+		disabled, err := db.writeBatch(ctx, batch)
 		if err == nil {
 			db.written(len(batch), disabled)
 			return
@@ -215,6 +215,15 @@ func (db *DB) flushRetrying(ctx context.Context, batch []deliver.Attempt) {
 		}
 		delay = min(delay*2, 5*time.Second)
 	}
+}
+
+// writeBatch writes batch under a context that cancelling ctx does not
+// interrupt: a write cut off mid-commit might have committed, and writing
+// it again would count its attempts twice.
+func (db *DB) writeBatch(ctx context.Context, batch []deliver.Attempt) (disabledSet, error) {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	return db.writeAttempts(wctx, batch)
 }
 
 // lastTry makes one last attempt without the cancelled ctx.
