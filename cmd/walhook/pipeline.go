@@ -90,7 +90,22 @@ func (p *pipeline) prepareState(ctx context.Context) error {
 		return fmt.Errorf("sync subscribers from %s: %w", p.cfg.File, err)
 	}
 	p.db = db
+	p.warnSubscriptions(ctx)
 	return nil
+}
+
+// warnSubscriptions logs subscriptions made with SQL that can never fire
+// (an event neither built in nor declared for their table).
+func (p *pipeline) warnSubscriptions(ctx context.Context) {
+	problems, err := p.db.CheckSubscriptions(ctx, p.cfg.Events)
+	log := p.lg.For("store")
+	if err != nil {
+		log.Warn().Err(err).Msg("check subscriptions")
+		return
+	}
+	for _, msg := range problems {
+		log.Warn().Str("problem", msg).Msg("subscription will never fire")
+	}
 }
 
 // run starts the parts that every process runs (recorder, retry worker,
@@ -244,8 +259,13 @@ func (p *pipeline) publishedTables() []string {
 	for _, e := range p.cfg.Events {
 		set[e.Table] = true
 	}
-	for _, t := range p.db.PublishedTables() {
-		set[t] = true
+	if p.cfg.State.DSN == p.cfg.Source.DSN {
+		// walhook's steering tables travel through the stream only when
+		// they live in the source database; otherwise cache.ttl bounds
+		// staleness and pause takes effect when the control row is read.
+		for _, t := range p.db.PublishedTables() {
+			set[t] = true
+		}
 	}
 	out := make([]string, 0, len(set))
 	for t := range set {
