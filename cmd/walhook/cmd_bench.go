@@ -378,18 +378,30 @@ func (p *benchPipeline) start(ctx context.Context) {
 	go func() { p.done <- runPipelineWith(pctx, p.cfg, p.lg, p.opts) }()
 }
 
-// stop stops walhook and waits for it; it may be called when stopped.
+// stop stops walhook and waits for it, at most benchStopTimeout; it may be
+// called when stopped.
 func (p *benchPipeline) stop() error {
 	if p.cancel == nil {
 		return nil
 	}
 	p.cancel()
 	p.cancel = nil
-	if err := <-p.done; err != nil && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("walhook: %w", err)
+	t := time.NewTimer(benchStopTimeout)
+	defer t.Stop()
+	select {
+	case err := <-p.done:
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("walhook: %w", err)
+		}
+		return nil
+	case <-t.C:
+		return fmt.Errorf("walhook did not stop within %v of being asked to (a shutdown that hangs is a bug: run with --log-level debug)", benchStopTimeout)
 	}
-	return nil
 }
+
+// benchStopTimeout bounds walhook's shutdown in bench: its drain timeout
+// and a margin.
+const benchStopTimeout = drainTimeout + 50*time.Second
 
 // measure runs walhook, writes the warm-up and the measured runs, and
 // returns the report; a report with an error means walhook stopped early.
