@@ -103,7 +103,7 @@ It exits non-zero when events are still missing at --timeout.`,
 	fl.Float64Var(&f.rate, "rate", 0, "pace writing at this many rows per second (0: as fast as possible)")
 	fl.BoolVar(&f.json, "json", false, "print the report as JSON")
 	fl.StringVar(&f.dsn, "dsn", "", "use this database instead of a throwaway cluster")
-	fl.StringVar(&f.targetURL, "target-url", "", "deliver to this bench receiver URL (another 'walhook bench-receiver') instead of starting one")
+	fl.StringVar(&f.targetURL, "target-url", "", "deliver to a running 'walhook bench-receiver' at this URL instead of starting one (give both the same WALHOOK_BENCH_SECRET)")
 	fl.IntVar(&f.batchSize, "batch-size", 1, "events per request at most (the subscriber's batch_size)")
 	fl.IntVar(&f.txSize, "tx-size", 100, "rows per transaction")
 	fl.StringVar(&f.deliveryLog, "delivery-log", "on", "write the delivery log: on or off")
@@ -197,7 +197,11 @@ func runBench(ctx context.Context, g *globalFlags, f *benchFlags, out io.Writer)
 // benchMeasure sets up the database and the receiver, runs walhook and
 // measures; a report with an error means walhook stopped early.
 func benchMeasure(ctx context.Context, f *benchFlags, lg *logging) (*benchReport, error) {
-	e := &benchEnv{f: f, secret: deliver.GenerateSecret(), nextRow: 1, progress: newProgressLine(os.Stderr, f.progress)}
+	secret := os.Getenv(benchSecretEnv) // shared with a receiver at --target-url
+	if secret == "" {
+		secret = deliver.GenerateSecret()
+	}
+	e := &benchEnv{f: f, secret: secret, nextRow: 1, progress: newProgressLine(os.Stderr, f.progress)}
 	cleanup, err := e.openDatabase(ctx)
 	defer cleanup()
 	if err != nil {
