@@ -28,8 +28,10 @@ type RetryOptions struct {
 	// client's per-host limit still applies).
 	Concurrency int
 	// Lease is how long claimed rows stay locked to this worker (default
-	// 5m). A round that outlives it stops sending and leaves the rest to
-	// the next round, so two workers never post one row at once.
+	// 45s): after a crash, its claimed rows wait at most this long before
+	// another worker may take them. A round that outlives it stops
+	// sending and leaves the rest to the next round, so two workers never
+	// post one row at once.
 	Lease time.Duration
 	// Refresh is how often the per-row order set is reloaded from the
 	// table and held rows are released when walhook is not paused
@@ -48,7 +50,7 @@ func (o RetryOptions) withDefaults() RetryOptions {
 		o.Concurrency = 32
 	}
 	if o.Lease <= 0 {
-		o.Lease = 5 * time.Minute
+		o.Lease = 45 * time.Second
 	}
 	if o.Refresh <= 0 {
 		o.Refresh = 10 * time.Second
