@@ -24,8 +24,10 @@ import (
 
 func init() { commands = append(commands, newBenchCmd) }
 
-// benchName names everything bench creates in a database: slot,
-// publication and state schema, apart from a real walhook's.
+// benchName names what bench creates in a database, apart from a real
+// walhook's: publication and state schema, and the start of its slot's
+// name (slots are per cluster, so the slot's name ends with the
+// database's oid).
 const benchName = "walhook_bench"
 
 // benchFlags are the options of `walhook bench`.
@@ -161,6 +163,7 @@ type benchEnv struct {
 	progress *progressLine
 	nextRow  int // first row (sequence number or id) not written yet
 	pipe     *benchPipeline
+	slot     string // walhook_bench_<database oid>
 	// cpuAtStart is the CPU time when walhook last started streaming
 	// (--backlog measures from there, start-up excluded).
 	cpuAtStart time.Duration
@@ -243,10 +246,15 @@ func (e *benchEnv) openDatabase(ctx context.Context) (cleanup func(), err error)
 	}
 	e.conn = conn
 	undo = append(undo, func() { conn.Close(context.WithoutCancel(ctx)) })
-	if err := dropBenchState(ctx, conn); err != nil {
+	var dbOID uint32
+	if err := conn.QueryRow(ctx, `SELECT oid FROM pg_database WHERE datname = current_database()`).Scan(&dbOID); err != nil {
+		return cleanup, fmt.Errorf("look up the bench database: %w", err)
+	}
+	e.slot = fmt.Sprintf("%s_%d", benchName, dbOID)
+	if err := dropBenchState(ctx, conn, e.slot); err != nil {
 		return cleanup, err
 	}
-	undo = append(undo, func() { _ = dropBenchState(context.WithoutCancel(ctx), conn) })
+	undo = append(undo, func() { _ = dropBenchState(context.WithoutCancel(ctx), conn, e.slot) })
 	if err := prepareBenchTable(ctx, conn, e.f.table); err != nil {
 		return cleanup, err
 	}
@@ -265,9 +273,9 @@ func (e *benchEnv) openDatabase(ctx context.Context) (cleanup func(), err error)
 
 // dropBenchState removes bench's slot, publication and state schema, left
 // from an earlier run or this one.
-func dropBenchState(ctx context.Context, conn *pgx.Conn) error {
+func dropBenchState(ctx context.Context, conn *pgx.Conn, slot string) error {
 	stmts := []string{
-		`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '` + benchName + `' AND NOT active`,
+		`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '` + slot + `' AND NOT active`,
 		`DROP PUBLICATION IF EXISTS ` + benchName,
 		`DROP SCHEMA IF EXISTS ` + benchName + ` CASCADE`,
 	}
@@ -323,10 +331,12 @@ func (e *benchEnv) benchConfig() (*config.Config, error) {
 	yaml := fmt.Sprintf(`
 source:
   dsn: ${BENCH_DSN}
-  slot: %[1]s
+  slot: %[9]s
   publication: %[1]s
 state:
   schema: %[1]s
+admin:
+  listen: 127.0.0.1:0
 delivery:
   allow_networks: [127.0.0.0/8]
   concurrency: %[2]d
@@ -345,7 +355,7 @@ subscribers:
     auto_disable_after_failures: 0
     subscriptions:
       - event: %[7]s%[8]s
-`, benchName, f.concurrency*subs, f.concurrency, max(50, f.batchSize), f.table, f.batchSize, f.event, down)
+`, benchName, f.concurrency*subs, f.concurrency, max(50, f.batchSize), f.table, f.batchSize, f.event, down, e.slot)
 	env := map[string]string{"BENCH_DSN": e.dsn, "BENCH_URL": e.sink.URL, "BENCH_SECRET": e.secret}
 	cfg, err := config.Parse("walhook-bench.yaml", []byte(yaml), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
@@ -399,6 +409,7 @@ func (p *benchPipeline) stop() error {
 		}
 		return nil
 	case <-t.C:
+		_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 1) // what it is stuck on
 		return fmt.Errorf("walhook did not stop within %v of being asked to (a shutdown that hangs is a bug: run with --log-level debug)", benchStopTimeout)
 	}
 }
@@ -432,7 +443,7 @@ func (e *benchEnv) measure(ctx context.Context, lg *logging) (*benchReport, erro
 // startPipeline starts walhook and waits until it streams.
 func (e *benchEnv) startPipeline(ctx context.Context) error {
 	e.pipe.start(ctx)
-	return e.waitStreaming(ctx, e.pipe.done)
+	return e.waitStreaming(ctx)
 }
 
 // runs writes the warm-up and the measured runs.
@@ -489,14 +500,14 @@ func (e *benchEnv) workload() benchWorkload {
 }
 
 // waitStreaming waits until walhook streams from its slot.
-func (e *benchEnv) waitStreaming(ctx context.Context, done <-chan error) error {
+func (e *benchEnv) waitStreaming(ctx context.Context) error {
 	deadline := time.NewTimer(60 * time.Second)
 	defer deadline.Stop()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		var active bool
-		err := e.conn.QueryRow(ctx, `SELECT coalesce(bool_or(active), false) FROM pg_replication_slots WHERE slot_name = $1`, benchName).Scan(&active)
+		err := e.conn.QueryRow(ctx, `SELECT coalesce(bool_or(active), false) FROM pg_replication_slots WHERE slot_name = $1`, e.slot).Scan(&active)
 		if err != nil {
 			return fmt.Errorf("wait for walhook to stream: %w", err)
 		}
@@ -505,7 +516,9 @@ func (e *benchEnv) waitStreaming(ctx context.Context, done <-chan error) error {
 			return nil
 		}
 		select {
-		case err := <-done:
+		case err := <-e.pipe.done:
+			e.pipe.cancel() // it has exited: nothing left for stop to wait for
+			e.pipe.cancel = nil
 			return fmt.Errorf("walhook stopped before streaming: %w", err)
 		case <-deadline.C:
 			return errors.New("walhook did not start streaming within 60s (run with --log-level info to see why)")

@@ -17,19 +17,41 @@ import (
 	"github.com/walhook/walhook/internal/pgtest"
 )
 
-// TestBenchCommand runs `walhook bench` on a small burst against a fresh
+// TestBenchCommand runs `walhook bench` on small bursts against a fresh
 // database and checks that the JSON report is sane: every event arrived
-// once, percentiles are ordered, rates are positive.
+// once, percentiles are ordered, rates are positive, and the bench's slot
+// is gone afterwards. The second case builds a backlog while walhook is
+// stopped and drains it in batches, with updates.
 func TestBenchCommand(t *testing.T) {
 	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		event string
+	}{
+		{"burst", nil, "created"},
+		{"backlog batched updates", []string{"--backlog", "--batch-size", "10", "--event", "updated", "--repeat", "2"}, "updated"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rep := runBenchJSON(t, tc.args...)
+			checkBenchReport(t, rep, tc.event)
+		})
+	}
+}
+
+// runBenchJSON runs walhook bench with 200 rows against a fresh database
+// and returns its JSON report.
+func runBenchJSON(t *testing.T, extra ...string) benchReport {
+	t.Helper()
 	dsn := pgtest.NewDB(t)
 	var out, errOut bytes.Buffer
 	root := newRootCmd()
 	root.SetOut(&out)
 	root.SetErr(&errOut)
-	root.SetArgs([]string{"bench", "--dsn", dsn, "--object-count", "200", "--tx-size", "20",
-		"--warmup=20", "--receiver-in-process", "--json", "--timeout", "30s", "--log-level", "error"})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	root.SetArgs(append([]string{"bench", "--dsn", dsn, "--object-count", "200", "--tx-size", "20",
+		"--warmup=20", "--receiver-in-process", "--json", "--timeout", "30s", "--log-level", "error"}, extra...))
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	if err := root.ExecuteContext(ctx); err != nil {
 		t.Fatalf("walhook bench: %v\n%s", err, errOut.String())
@@ -38,9 +60,20 @@ func TestBenchCommand(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("report is not JSON: %v\n%s", err, out.String())
 	}
+	// The bench's slot is gone again: it must not hold WAL after the run.
+	var slots int
+	pgtestQuery(t, dsn, `SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'walhook_bench%' AND database = current_database()`, &slots)
+	if slots != 0 {
+		t.Errorf("bench left its replication slot behind")
+	}
+	return rep
+}
+
+func checkBenchReport(t *testing.T, rep benchReport, event string) {
+	t.Helper()
 	m := rep.Median
-	if len(rep.Runs) != 1 || m.Delivered != 200 || m.Missing != 0 || m.Expected != 200 {
-		t.Fatalf("runs %d, delivered %d of %d, missing %d; want 1 run, 200 of 200", len(rep.Runs), m.Delivered, m.Expected, m.Missing)
+	if len(rep.Runs) != rep.Workload.Repeat || m.Delivered != 200 || m.Missing != 0 || m.Expected != 200 {
+		t.Fatalf("runs %d, delivered %d of %d, missing %d; want %d runs, 200 of 200", len(rep.Runs), m.Delivered, m.Expected, m.Missing, rep.Workload.Repeat)
 	}
 	if !(0 < m.LatencyP50MS && m.LatencyP50MS <= m.LatencyP95MS && m.LatencyP95MS <= m.LatencyP99MS && m.LatencyP99MS <= m.LatencyMaxMS) {
 		t.Errorf("latency percentiles out of order: p50 %v p95 %v p99 %v max %v", m.LatencyP50MS, m.LatencyP95MS, m.LatencyP99MS, m.LatencyMaxMS)
@@ -48,17 +81,11 @@ func TestBenchCommand(t *testing.T) {
 	if m.SendPerSec <= 0 || m.DeliveredPerSec <= 0 || m.CPUSeconds <= 0 || m.PeakRSSMB <= 0 {
 		t.Errorf("rates and resources must be positive: %+v", m)
 	}
-	if m.SuccessRate != 1 || m.Requests < 200 || m.MaxInFlight < 1 {
+	if m.SuccessRate != 1 || m.Requests < 1 || m.MaxInFlight < 1 {
 		t.Errorf("requests %d, success rate %v, max in flight %d", m.Requests, m.SuccessRate, m.MaxInFlight)
 	}
-	if rep.Workload.Rows != 200 || rep.Workload.Event != "created" || !rep.Workload.DeliveryLog {
+	if rep.Workload.Rows != 200 || rep.Workload.Event != event || !rep.Workload.DeliveryLog {
 		t.Errorf("workload %+v", rep.Workload)
-	}
-	// The bench's slot is gone again: it must not hold WAL after the run.
-	var slots int
-	pgtestQuery(t, dsn, `SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'walhook_bench'`, &slots)
-	if slots != 0 {
-		t.Errorf("bench left its replication slot behind")
 	}
 }
 
