@@ -72,8 +72,9 @@ the CPU time and peak memory of the walhook process during the burst.
 
 Without --dsn it starts a throwaway PostgreSQL cluster like 'walhook dev'.
 With --dsn it uses that database: it creates the table (or empties one that an
-earlier bench created; it refuses any other), and uses its own slot,
-publication and state schema named walhook_bench, dropped again at the end.
+earlier bench created; it refuses any other), and uses its own publication
+and state schema named walhook_bench and a slot walhook_bench_<database oid>,
+dropped again at the end.
 
 It exits non-zero when events are still missing at --timeout.`,
 		Example: `  walhook bench --object-count 100000 --tx-size 100
