@@ -149,15 +149,28 @@ func (p *pipeline) run(ctx context.Context) error {
 
 	// Background parts stop after the stream and the dispatcher, so that
 	// the delivery log records the last attempts.
+	// A background part that fails stops the foreground too, so walhook
+	// exits with its error instead of running without it.
+	ctx, stopFG := context.WithCancel(ctx)
+	defer stopFG()
 	bgCtx, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
 	bg, bgCtx := errgroup.WithContext(bgCtx)
-	bg.Go(func() error { return p.db.RunRecorder(bgCtx) })
-	bg.Go(func() error { return p.db.RunRetries(bgCtx, client, store.RetryOptions{}) })
-	bg.Go(func() error { return srv.Serve(bgCtx, ln) })
+	goBG := func(part func(context.Context) error) {
+		bg.Go(func() error {
+			err := part(bgCtx)
+			if err != nil {
+				stopFG()
+			}
+			return err
+		})
+	}
+	goBG(p.db.RunRecorder)
+	goBG(func(ctx context.Context) error { return p.db.RunRetries(ctx, client, store.RetryOptions{}) })
+	goBG(func(ctx context.Context) error { return srv.Serve(ctx, ln) })
 	if p.cfg.Logs.AutoCleanup && p.cfg.Logs.RetentionDays > 0 {
 		retention := time.Duration(p.cfg.Logs.RetentionDays) * 24 * time.Hour
-		bg.Go(func() error { return p.db.RunCleanup(bgCtx, retention, time.Hour) })
+		goBG(func(ctx context.Context) error { return p.db.RunCleanup(ctx, retention, time.Hour) })
 	}
 
 	fg, fgCtx := errgroup.WithContext(ctx)
