@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"strings"
 	"testing"
 
@@ -29,9 +30,16 @@ func TestCacheCommandsTalkToTheRunningProcess(t *testing.T) {
 func TestCacheCommandsSayWhenNothingRuns(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	// admin.listen is 127.0.0.1:1, where nothing listens.
-	stderr := f.mustRun(t, exitError, "cache", "stats")
-	mustContain(t, stderr, "no walhook is running at http://127.0.0.1:1", "--admin-url")
+	// An address where nothing listens: other tests of this package may run
+	// walhook on the fixture's admin.listen, so take a closed port instead.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	stderr := f.mustRun(t, exitError, "cache", "stats", "--admin-url", dead)
+	mustContain(t, stderr, "no walhook is running at "+dead, "--admin-url")
 	f.mustRun(t, exitUsage, "cache", "clear", "--event", "created")
 	f.mustRun(t, exitUsage, "cache", "clear", "--table", "users")
 	f.mustRun(t, exitUsage, "cache", "stats", "--admin-url", "localhost:8089")
