@@ -5,7 +5,7 @@ package config
 func suggest(word string, candidates []string) string {
 	best, bestDist := "", -1
 	for _, c := range candidates {
-		d := editDistance(word, c)
+		d := EditDistance(word, c)
 		if bestDist < 0 || d < bestDist {
 			best, bestDist = c, d
 		}
@@ -20,8 +20,10 @@ func suggest(word string, candidates []string) string {
 	return best
 }
 
-// editDistance is the Levenshtein distance between a and b, in bytes.
-func editDistance(a, b string) int {
+// EditDistance is the Levenshtein distance between a and b, by bytes, for
+// "did you mean" suggestions. Words longer than 64 bytes are compared for
+// equality only.
+func EditDistance(a, b string) int {
 	if len(a) > 64 || len(b) > 64 {
 		// Long words are never typos of short keys; avoid quadratic work.
 		if a == b {
