@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -38,13 +37,16 @@ func runBare(ctx context.Context, o options) (result, error) {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	bodies := make(chan [2]string, 1024)
+	// The reader only decodes; the posters encode, sign and post, so
+	// encoding runs in parallel with decoding as it would in any
+	// reasonable pipeline.
+	inserts := make(chan insert, 1024)
 	var wg sync.WaitGroup
 	wg.Add(1 + o.inFlight)
 	go func() {
 		defer wg.Done()
-		defer close(bodies)
-		if err := stream(ctx, cluster.DSN("postgres"), "bare", encoder(bodies)); err != nil {
+		defer close(inserts)
+		if err := stream(ctx, cluster.DSN("postgres"), "bare", reader(inserts)); err != nil {
 			fmt.Fprintln(os.Stderr, "bare pipeline stream:", err)
 		}
 	}()
@@ -52,7 +54,7 @@ func runBare(ctx context.Context, o options) (result, error) {
 	for range o.inFlight {
 		go func() {
 			defer wg.Done()
-			poster(ctx, client, s.URL+"/webhooks", bodies)
+			bareWorker(ctx, client, s.URL+"/webhooks", inserts)
 		}()
 	}
 	defer wg.Wait()
@@ -95,8 +97,18 @@ func bareRun(ctx context.Context, o options, conn *pgx.Conn, s *sink, first int)
 	return r, nil
 }
 
-// encoder turns each insert into a [webhook-id, JSON body] pair.
-func encoder(out chan<- [2]string) func(pglogrepl.Message) bool {
+// insert is one decoded insert with its transaction's position.
+type insert struct {
+	rel    *pglogrepl.RelationMessage
+	tuple  *pglogrepl.TupleData
+	commit time.Time
+	lsn    pglogrepl.LSN
+	idx    int
+}
+
+// reader hands each insert to out with its transaction's commit time,
+// LSN and index.
+func reader(out chan<- insert) func(pglogrepl.Message) bool {
 	rels := map[uint32]*pglogrepl.RelationMessage{}
 	var commit time.Time
 	var lsn pglogrepl.LSN
@@ -108,31 +120,68 @@ func encoder(out chan<- [2]string) func(pglogrepl.Message) bool {
 		case *pglogrepl.BeginMessage:
 			commit, lsn, idx = m.CommitTime, m.FinalLSN, 0
 		case *pglogrepl.InsertMessage:
-			rel := rels[m.RelationID]
-			data := make(map[string]any, len(m.Tuple.Columns))
-			for i, c := range m.Tuple.Columns {
-				if c.DataType == 't' {
-					data[rel.Columns[i].Name] = string(c.Data)
-				} else {
-					data[rel.Columns[i].Name] = nil
-				}
-			}
 			idx++
-			id := "evt_" + lsn.String() + "_" + strconv.Itoa(idx)
-			body, _ := json.Marshal(map[string]any{
-				"id": id, "event": "created", "table": rel.Namespace + "." + rel.RelationName,
-				"occurred_at": commit.UTC().Format(time.RFC3339Nano), "lsn": lsn.String(), "data": data,
-			})
-			out <- [2]string{id, string(body)}
+			out <- insert{rel: rels[m.RelationID], tuple: m.Tuple, commit: commit, lsn: lsn, idx: idx}
 		}
 		return true
 	}
 }
 
-// poster posts bodies until the channel closes; failures are dropped (a
-// bare pipeline has no retries).
-func poster(ctx context.Context, c *http.Client, url string, in <-chan [2]string) {
-	for b := range in {
-		_ = post(ctx, c, url, b[0], []byte(b[1]))
+// bareWorker encodes, signs and posts inserts until the channel closes;
+// failures are dropped (a bare pipeline has no retries). Its buffers and
+// HMAC are reused from one request to the next.
+func bareWorker(ctx context.Context, c *http.Client, url string, in <-chan insert) {
+	p := newPoster(c, url)
+	var body []byte
+	for ins := range in {
+		id := "evt_" + ins.lsn.String() + "_" + strconv.Itoa(ins.idx)
+		body = encode(body[:0], id, ins)
+		_ = p.post(ctx, id, body)
 	}
+}
+
+// encode appends the JSON payload of ins (walhook's payload shape, every
+// column as its text value) to b.
+func encode(b []byte, id string, ins insert) []byte {
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, id)
+	b = append(b, `,"event":"created","table":`...)
+	b = appendJSONString(b, ins.rel.Namespace+"."+ins.rel.RelationName)
+	b = append(b, `,"occurred_at":"`...)
+	b = ins.commit.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","lsn":"`...)
+	b = append(b, ins.lsn.String()...)
+	b = append(b, `","data":{`...)
+	for i, c := range ins.tuple.Columns {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, ins.rel.Columns[i].Name)
+		b = append(b, ':')
+		if c.DataType == 't' {
+			b = appendJSONString(b, string(c.Data))
+		} else {
+			b = append(b, "null"...)
+		}
+	}
+	return append(b, "}}"...)
+}
+
+// appendJSONString appends s as a JSON string: quotes, backslashes and
+// control characters escaped, everything else (valid UTF-8 from the
+// server) as is.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, `\u00`...)
+			b = append(b, "0123456789abcdef"[c>>4], "0123456789abcdef"[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
 }

@@ -17,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"syscall"
 	"time"
@@ -43,6 +44,7 @@ type options struct {
 	repeat   int
 	walhook  string
 	timeout  time.Duration
+	cpuprof  string
 }
 
 func main() {
@@ -67,8 +69,17 @@ func main() {
 	fs.IntVar(&o.repeat, "repeat", 3, "repetitions; the median is reported")
 	fs.StringVar(&o.walhook, "walhook", "walhook", "walhook binary (its bench-receiver is the receiver)")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "bound on one repetition")
+	fs.StringVar(&o.cpuprof, "cpuprofile", "", "write a CPU profile of this process to `file`")
 	_ = fs.Parse(os.Args[2:])
 	ctx := context.Background()
+	if o.cpuprof != "" {
+		stop, err := startProfile(o.cpuprof)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "baseline %s: %v\n", mode, err)
+			os.Exit(1)
+		}
+		defer stop()
+	}
 	var res result
 	var err error
 	switch mode {
@@ -83,9 +94,22 @@ func main() {
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "baseline %s: %v\n", mode, err)
-		os.Exit(1)
+		os.Exit(1) //nolint:gocritic // the profile of a failed run is not wanted
 	}
 	_ = json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// startProfile starts a CPU profile into path and returns what stops it.
+func startProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("create CPU profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start CPU profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // median returns the median of v.

@@ -43,13 +43,14 @@ func postAll(ctx context.Context, client httpDoer, url string, rep int, o option
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			p := newPoster(client, url)
 			for {
 				n := next.Add(1)
 				if n > int64(o.rows) {
 					return
 				}
 				id := "evt_" + strconv.Itoa(rep) + "_" + strconv.FormatInt(n, 10)
-				if err := post(ctx, client, url, id, sampleBody(id, n)); err != nil {
+				if err := p.post(ctx, id, sampleBody(id, n)); err != nil {
 					errs <- fmt.Errorf("post %s: %w", id, err)
 					return
 				}
