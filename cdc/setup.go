@@ -37,25 +37,33 @@ type SetupOptions struct {
 // is an error, and so is an invalidated slot (*SlotLostError): Prepare never
 // drops or recreates a slot. Prepare is idempotent.
 func Prepare(ctx context.Context, dsn string, opts SetupOptions) (LSN, error) {
+	start, _, err := PrepareSlot(ctx, dsn, opts)
+	return start, err
+}
+
+// PrepareSlot is Prepare that also reports whether it created the slot
+// (this process made it, just now), for callers that keep state per slot
+// which a new slot of the same name must not inherit.
+func PrepareSlot(ctx context.Context, dsn string, opts SetupOptions) (start LSN, created bool, err error) {
 	if err := validSlotName(opts.Slot); err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	if opts.Publication == "" {
-		return 0, errors.New("prepare replication: publication name is empty: set source.publication")
+		return 0, false, errors.New("prepare replication: publication name is empty: set source.publication")
 	}
 	tables, err := parseTables(opts.Tables)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
-		return 0, fmt.Errorf("connect to source database: %w", err)
+		return 0, false, fmt.Errorf("connect to source database: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	// The publication must exist before the slot: pgoutput reads it as of
 	// each change's position in the WAL.
 	if err := ensurePublication(ctx, conn, opts.Publication, tables); err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	return ensureSlot(ctx, conn, dsn, opts.Slot)
 }
@@ -214,23 +222,24 @@ func readSlot(ctx context.Context, conn *pgx.Conn, slot string) (*slotInfo, stri
 	return &info, db, nil
 }
 
-func ensureSlot(ctx context.Context, conn *pgx.Conn, dsn, slot string) (LSN, error) {
+func ensureSlot(ctx context.Context, conn *pgx.Conn, dsn, slot string) (LSN, bool, error) {
 	info, db, err := readSlot(ctx, conn, slot)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	if info == nil {
 		lsn, err := createSlot(ctx, dsn, slot)
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || pgErr.Code != "42710" {
-			return lsn, err
+			return lsn, err == nil, err
 		}
 		// Created meanwhile by another process: check that one.
 		if info, db, err = readSlot(ctx, conn, slot); err != nil {
-			return 0, err
+			return 0, false, err
 		}
 	}
-	return checkSlot(info, slot, db)
+	lsn, err := checkSlot(info, slot, db)
+	return lsn, false, err
 }
 
 // checkSlot validates an existing slot and returns its confirmed flush LSN.

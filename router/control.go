@@ -98,11 +98,26 @@ func (r *Router) logSwitch(prev, next Pause) {
 	l.Str("lsn", r.tx.lsn).Str("mode", string(next.Mode)).Msg("paused")
 }
 
+// subscriptionsChanged hands a change of walhook's subscription tables to
+// a Follower source, or else invalidates what the Source cached.
+func (r *Router) subscriptionsChanged(c *cdc.Change) {
+	r.m.invalidations.Inc()
+	if f, ok := r.src.(Follower); ok {
+		f.Apply(c)
+		r.tx.followed = true
+		return
+	}
+	if c.Kind == cdc.Truncate {
+		r.src.Invalidate("")
+		return
+	}
+	r.invalidate(c)
+}
+
 // invalidate tells the Source that walhook's subscription tables changed,
 // naming the application table when the changed row has a table_name (or
 // table) column, else everything.
 func (r *Router) invalidate(c *cdc.Change) {
-	r.m.invalidations.Inc()
 	named := false
 	for _, row := range []cdc.Row{c.New, c.Old} {
 		if t := tableColumn(c.Relation, row); t != "" {

@@ -33,6 +33,8 @@
 // walhook's control row and subscription tables are in the publication:
 // when the stream passes a change to <schema>.control the pause state
 // switches at exactly that point, and a change to <schema>.subscribers or
-// <schema>.subscriptions invalidates the Source before the next change is
-// routed. These changes never become webhooks.
+// <schema>.subscriptions is handed to the Source before the next change is
+// routed: a Follower applies it to its copy of the tables (so lookups see
+// the tables as of that point of the stream), any other Source is told to
+// invalidate. These changes never become webhooks.
 package router

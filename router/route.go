@@ -45,7 +45,7 @@ func (r *Router) rowChange(ctx context.Context, c *cdc.Change) error {
 	case roleControl:
 		return r.applyControl(ctx, c)
 	case roleSubscriptions:
-		r.invalidate(c)
+		r.subscriptionsChanged(c)
 		return nil
 	}
 	if r.silenced() {
@@ -271,10 +271,14 @@ func (r *Router) fail(ev *deliver.Event, reason string, c prometheus.Counter) {
 // of each truncated table; a truncate nobody subscribed to is logged and
 // counted.
 func (r *Router) truncate(ctx context.Context, c *cdc.Change) error {
+	followed := false
 	for _, rel := range c.Relations {
 		ri := r.info(rel)
 		if ri.role == roleSubscriptions {
-			r.src.Invalidate("")
+			if !followed {
+				r.subscriptionsChanged(c)
+				followed = true
+			}
 			continue
 		}
 		if ri.role != roleApp || r.silenced() {

@@ -260,6 +260,11 @@ func (r *Router) Commit(ctx context.Context, c *cdc.Commit) error {
 	if err := r.flushHeld(ctx); err != nil {
 		return err
 	}
+	if r.tx.followed {
+		if err := r.src.(Follower).Commit(ctx, c.EndLSN); err != nil {
+			return fmt.Errorf("commit at %s: save subscriptions: %w", c.CommitLSN, err)
+		}
+	}
 	r.tracker.Seal(r.tx.txn, c.EndLSN)
 	r.m.transactions.Inc()
 	r.logTx()
@@ -274,6 +279,9 @@ func (r *Router) Rollback(context.Context) error {
 		return nil
 	}
 	r.tracker.Discard(r.tx.txn)
+	if r.tx.followed {
+		r.src.(Follower).Discard()
+	}
 	r.tx.close()
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/walhook/walhook/cdc"
 	"github.com/walhook/walhook/config"
 	"github.com/walhook/walhook/deliver"
 )
@@ -47,6 +48,31 @@ type Source interface {
 	// point of the stream where walhook's subscription tables changed,
 	// before it routes the next change.
 	Invalidate(table string)
+}
+
+// Follower is a Source that keeps its own copy of walhook's subscription
+// tables (subscribers, subscriptions) as of the stream's position. The
+// Router hands it every change of those tables, in stream order, before it
+// routes the next change, instead of calling Invalidate: a Lookup after
+// Apply sees exactly the tables as that change left them, however far the
+// stream is behind the database. Apply gets inserts, updates, deletes and
+// truncates (whose Relations may include other tables, to be ignored). It
+// must not fail: a row image it cannot read is logged and the Follower
+// falls back to reading the tables.
+//
+// Commit is called when a transaction with such changes commits, with the
+// transaction's end LSN, before the transaction is sealed (so before the
+// slot can be acknowledged past it): the Follower makes its copy as of
+// that position durable, so that a restart behind later changes resumes
+// from the right copy. Its error
+// stops the stream. Discard is called instead when the transaction is
+// abandoned (the stream stopped inside it and will send it again): the
+// copy returns to its state at the last Commit.
+type Follower interface {
+	Source
+	Apply(c *cdc.Change)
+	Commit(ctx context.Context, endLSN cdc.LSN) error
+	Discard()
 }
 
 // Static is a Source over subscriptions fixed at start-up (from the YAML

@@ -18,6 +18,8 @@ type txState struct {
 	// skip is set by a 'skip' message: the rest of the transaction
 	// produces no events.
 	skip bool
+	// followed says a Follower applied changes of this transaction.
+	followed bool
 	// heldEvents wait for the Holder (pause in hold mode).
 	heldEvents []deliver.Parked
 	rows       recentRows
@@ -31,6 +33,7 @@ func (t *txState) reset(b *cdc.Begin) {
 	t.commitTime = b.CommitTime
 	t.lsn = b.CommitLSN.String()
 	t.skip = false
+	t.followed = false
 	t.heldEvents = t.heldEvents[:0]
 	t.rows.reset()
 	t.submitted, t.held, t.dropped, t.failed, t.skipped = 0, 0, 0, 0, 0

@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -85,6 +86,13 @@ type DB struct {
 	rec    *recorder
 	parked *parkedSet
 	cache  *subCache
+	// follow guards model and lost. model, once StartFollowing ran, is the
+	// subscription tables as of the stream's position (nil: Lookup reads
+	// the tables); lost is when Apply had to drop it.
+	follow sync.RWMutex
+	model  *model
+	lost   time.Time
+	slot   string
 	// health tracks failure streaks and auto-disables.
 	health    *health
 	tableProj map[string]*router.Projection

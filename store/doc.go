@@ -8,7 +8,10 @@
 // Tables, views and SQL helpers are documented in docs/schema.md.
 //
 // A DB is opened with Open, migrated with Migrate and closed with Close. It
-// implements router.Source (Lookup, Invalidate), router.Holder (Hold),
+// implements router.Follower (Lookup, Invalidate, and, once StartFollowing
+// ran, Apply, Commit and Discard: lookups then answer from a copy of the
+// subscription tables as of the stream's position, saved in follow_state
+// at every commit that changed it), router.Holder (Hold),
 // router.RowReader (ReadRow), deliver.Recorder (Record) and
 // deliver.RetryQueue (Park, HasParked). Its long-running parts are blocking
 // Run methods owned by the caller, each returning nil when its ctx ends:

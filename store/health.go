@@ -111,6 +111,51 @@ func (h *health) learn(s *subRow) {
 	}
 }
 
+// register records that a subscription belongs to a subscriber and the
+// subscriber's threshold, as the stream-ordered model says; it changes no
+// streak and no disable (the model lags the tables, so it cannot undo a
+// disable decided here). A subscription of a disabled subscriber is
+// suspended.
+func (h *health) register(subscriberID, subscriptionID int64, threshold int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	sh := h.get(subscriberID)
+	sh.subs[subscriptionID] = true
+	sh.threshold = threshold
+	sh.known = true
+	if sh.disabled {
+		h.suspended[subscriptionID] = true
+	}
+}
+
+// follow applies a subscribers row change seen in the stream: its
+// threshold, and a switch into or out of auto-disable. Only a switch
+// changes health, so a row image older than a disable decided here (the
+// stream lags) never re-enables the subscriber.
+func (h *health) follow(subscriberID int64, threshold int, wasSuspended, isSuspended bool) {
+	h.mu.Lock()
+	sh := h.get(subscriberID)
+	sh.threshold = threshold
+	sh.known = true
+	h.mu.Unlock()
+	switch {
+	case wasSuspended && !isSuspended:
+		h.mu.Lock()
+		_, waiting := h.pending[subscriberID]
+		h.mu.Unlock()
+		if !waiting {
+			h.reset(subscriberID)
+		}
+	case isSuspended && !wasSuspended:
+		h.mu.Lock()
+		sh.disabled = true
+		for id := range sh.subs {
+			h.suspended[id] = true
+		}
+		h.mu.Unlock()
+	}
+}
+
 // isSuspended reports whether the subscription's subscriber is disabled.
 func (h *health) isSuspended(subscriptionID int64) bool {
 	h.mu.RLock()

@@ -16,8 +16,10 @@ import (
 var _ router.Source = (*DB)(nil)
 
 // Lookup returns the subscriptions of table (schema-qualified) to event,
-// inactive ones included, from the cache or else from the tables. The
-// result is shared and must not be modified.
+// inactive ones included, from the cache or else from the copy of the
+// tables that follows the stream (StartFollowing), or the tables
+// themselves when walhook does not follow them. The result is shared and
+// must not be modified.
 //
 // Active is false when the subscription or its subscriber was switched off
 // (is_active = false): the router drops those events. A subscriber that was
@@ -32,9 +34,15 @@ func (db *DB) Lookup(ctx context.Context, table, event string) ([]*router.Subscr
 	}
 	gen := db.cache.gen.Load()
 	v, err, _ := db.cache.sf.Do(key+"#"+strconv.FormatUint(gen, 10), func() (any, error) {
-		subs, err := db.loadSubscriptions(ctx, `WHERE sb.table_name = $1 AND sn.event_name = $2`, table, event)
-		if err != nil {
-			return nil, err
+		var subs []*router.Subscription
+		if m := db.modelFor(ctx); m != nil {
+			subs = db.lookupModel(m, table, event)
+		} else {
+			var err error
+			subs, err = db.loadSubscriptions(ctx, `WHERE sb.table_name = $1 AND sn.event_name = $2`, table, event)
+			if err != nil {
+				return nil, err
+			}
 		}
 		db.cache.set(key, table, gen, subs)
 		return subs, nil
@@ -45,10 +53,22 @@ func (db *DB) Lookup(ctx context.Context, table, event string) ([]*router.Subscr
 	return v.([]*router.Subscription), nil
 }
 
+// modelFor returns the stream-ordered copy of the subscription tables
+// when walhook follows them (StartFollowing), reloading one that Apply had
+// to drop; nil means read the tables.
+func (db *DB) modelFor(ctx context.Context) *model {
+	if m := db.following(); m != nil {
+		return m
+	}
+	return db.recoverModel(ctx)
+}
+
 // Invalidate drops every cached lookup, whatever table is: a change to a
 // subscriber row may move it between tables, and such changes are rare, so
 // walhook clears all rather than track which tables a change touched. The
-// next Lookup of each (table, event) reads the tables again.
+// next Lookup of each (table, event) builds it again, from the
+// stream-ordered copy of the tables when walhook follows them
+// (StartFollowing), else from the tables.
 func (db *DB) Invalidate(table string) { db.cache.invalidateAll() }
 
 // ClearCache drops cached lookups: all when table is "", else those of
@@ -62,9 +82,14 @@ func (db *DB) CacheStats() CacheStats { return db.cache.stats() }
 // and returns how many (table, event) entries it holds.
 func (db *DB) WarmCache(ctx context.Context) (int, error) {
 	gen := db.cache.gen.Load()
-	subs, err := db.loadSubscriptions(ctx, "")
-	if err != nil {
-		return 0, fmt.Errorf("warm subscription cache: %w", err)
+	var subs []*router.Subscription
+	if m := db.modelFor(ctx); m != nil {
+		subs = db.allModel(m)
+	} else {
+		var err error
+		if subs, err = db.loadSubscriptions(ctx, ""); err != nil {
+			return 0, fmt.Errorf("warm subscription cache: %w", err)
+		}
 	}
 	groups := map[[2]string][]*router.Subscription{}
 	var order [][2]string

@@ -206,8 +206,7 @@ func (p *pipeline) lead(ctx context.Context, log zerolog.Logger) error {
 	defer release()
 	log.Info().Str("slot", p.cfg.Source.Slot).Msg("leader lock held")
 	tables := p.publishedTables()
-	var start cdc.LSN
-	start, err = cdc.Prepare(ctx, p.cfg.Source.DSN, cdc.SetupOptions{
+	start, created, err := cdc.PrepareSlot(ctx, p.cfg.Source.DSN, cdc.SetupOptions{
 		Slot:        p.cfg.Source.Slot,
 		Publication: p.cfg.Source.Publication,
 		Tables:      tables,
@@ -216,6 +215,13 @@ func (p *pipeline) lead(ctx context.Context, log zerolog.Logger) error {
 		return fmt.Errorf("prepare replication: %w", err)
 	}
 	p.tracker = cdc.NewTracker(start)
+	if p.cfg.State.DSN == p.cfg.Source.DSN {
+		// The subscription tables travel through the stream: route from
+		// a copy of them that changes exactly where the stream does.
+		if err := p.db.StartFollowing(ctx, p.cfg.Source.Slot, start, created); err != nil {
+			return err
+		}
+	}
 	rows, closeRows, err := p.rowReader(ctx)
 	if err != nil {
 		return err
