@@ -46,7 +46,15 @@ ON CONFLICT (event_id, subscription_id) DO NOTHING`
 // auto-disabled subscriber are stored as 'disabled' and wait for it to be
 // re-enabled.
 func (db *DB) Park(ctx context.Context, events []deliver.Parked) error {
-	if err := db.insertParked(ctx, events, "pending"); err != nil {
+	if err := checkParkable(events); err != nil {
+		return fmt.Errorf("park %d events: %w", len(events), err)
+	}
+	// Concurrent Park calls (every lane of an endpoint whose breaker is
+	// open) share one statement: far fewer transactions, same durability.
+	err := db.parked.group.do(ctx, events, func(ctx context.Context, all []deliver.Parked) error {
+		return db.insertParked(ctx, all, "pending")
+	})
+	if err != nil {
 		return fmt.Errorf("park %d events: %w", len(events), err)
 	}
 	// Wake the worker only for events due soon: during an outage most
@@ -67,6 +75,17 @@ func (db *DB) Park(ctx context.Context, events []deliver.Parked) error {
 func (db *DB) Hold(ctx context.Context, events []deliver.Parked) error {
 	if err := db.insertParked(ctx, events, "held"); err != nil {
 		return fmt.Errorf("hold %d events: %w", len(events), err)
+	}
+	return nil
+}
+
+// checkParkable refuses events without a persisted subscription, before
+// they share a statement with other callers' events.
+func checkParkable(events []deliver.Parked) error {
+	for i := range events {
+		if e := events[i].Event; e == nil || e.Endpoint == nil || e.Endpoint.SubscriptionID == 0 {
+			return fmt.Errorf("event %d has no persisted subscription (Endpoint.SubscriptionID is 0); only subscriptions from the state tables can be parked", i)
+		}
 	}
 	return nil
 }
