@@ -43,7 +43,11 @@ type parkedSet struct {
 	// During a refresh, keys added meanwhile are kept in added (and
 	// subscriptions marked meanwhile in addedAll) too, so that the reload
 	// (a snapshot taken earlier) does not forget them.
+	// Refreshes may overlap (the retry worker's periodic one, a new
+	// leader's, one after a subscriber change): refreshes counts those
+	// running, and the additions are kept until the last one ends.
 	refreshing bool
+	refreshes  int
 	added      map[parkKey]uint64
 	addedAll   map[int64]struct{}
 	// group coalesces the concurrent inserts that add to the set.
@@ -144,9 +148,12 @@ func (p *parkedSet) len() int {
 // bound. A nil loaded keeps the set as it is.
 func (p *parkedSet) beginRefresh() {
 	p.mu.Lock()
+	if p.refreshes == 0 {
+		p.added = map[parkKey]uint64{}
+		p.addedAll = map[int64]struct{}{}
+	}
+	p.refreshes++
 	p.refreshing = true
-	p.added = map[parkKey]uint64{}
-	p.addedAll = map[int64]struct{}{}
 	p.mu.Unlock()
 }
 
@@ -157,13 +164,17 @@ func (p *parkedSet) endRefresh(loaded map[parkKey]uint64) {
 		for k, v := range p.added {
 			loaded[k] = v
 		}
-		p.set, p.perSub, p.all = loaded, map[int64]int{}, p.addedAll
+		all := make(map[int64]struct{}, len(p.addedAll))
+		for sub := range p.addedAll {
+			all[sub] = struct{}{}
+		}
+		p.set, p.perSub, p.all = loaded, map[int64]int{}, all
 		for k := range p.set {
 			p.perSub[k.sub]++
 		}
+		p.refreshing = false // markAll need not track these in added
 		for sub, n := range p.perSub {
 			if n > maxKeysPerSub {
-				p.refreshing = false // markAll need not track additions now
 				p.markAll(sub)
 			}
 		}
@@ -176,8 +187,11 @@ func (p *parkedSet) endRefresh(loaded map[parkKey]uint64) {
 			delete(p.perSub, sub)
 		}
 	}
-	p.refreshing = false
-	p.added, p.addedAll = nil, nil
+	p.refreshes--
+	p.refreshing = p.refreshes > 0
+	if !p.refreshing {
+		p.added, p.addedAll = nil, nil
+	}
 }
 
 // maxGroupEvents bounds the events one grouped insert carries.

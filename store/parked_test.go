@@ -68,6 +68,36 @@ func TestParkedSetMarkedDuringRefreshSurvivesIt(t *testing.T) {
 	}
 }
 
+// TestParkedSetOverlappingRefreshes: refreshes overlap in walhook (the
+// retry worker's, a new leader's, one after a subscriber change). Keys
+// added while any is running survive each, and the set keeps working after
+// both ended (this once panicked on a nil map).
+func TestParkedSetOverlappingRefreshes(t *testing.T) {
+	t.Parallel()
+	p := newParkedSet()
+	p.beginRefresh()
+	p.beginRefresh()
+	p.add([]parkKey{{1, "a"}})
+	p.endRefresh(map[parkKey]uint64{})
+	p.add([]parkKey{{1, "b"}})
+	p.endRefresh(map[parkKey]uint64{}) // its snapshot predates both adds
+	if !p.has(1, "a") || !p.has(1, "b") {
+		t.Fatalf("keys added during overlapping refreshes were forgotten: a %v, b %v", p.has(1, "a"), p.has(1, "b"))
+	}
+	for i := range maxKeysPerSub + 1 {
+		p.add([]parkKey{{2, fmt.Sprint("row", i)}})
+	}
+	if !p.has(2, "any") {
+		t.Fatal("a subscription over the bound after overlapping refreshes is not marked")
+	}
+	p.beginRefresh()
+	p.add([]parkKey{{3, "c"}})
+	p.endRefresh(nil)
+	if !p.has(3, "c") || !p.has(2, "any") {
+		t.Fatal("a refresh that loaded nothing changed the set")
+	}
+}
+
 func TestParkGroupCoalescesAndReportsEachOutcome(t *testing.T) {
 	t.Parallel()
 	var g parkGroup
