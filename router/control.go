@@ -28,8 +28,9 @@ func (r *Router) applyControl(ctx context.Context, c *cdc.Change) error {
 	prev := *r.pause.Load()
 	if c.Old != nil && !c.OldIsKey {
 		if was := controlState(c.Relation, c.Old); was != prev {
-			// The state read at start-up is the table's latest, which can
-			// be ahead of a stream that resumes behind a switch.
+			// Without a Follower, the state read at start-up is the
+			// table's latest, which can be ahead of a stream that resumes
+			// behind a switch.
 			r.log.Warn().Str("lsn", r.tx.lsn).Bool("assumed_paused", prev.Paused).Bool("was_paused", was.Paused).
 				Msg("pause state before this switch differed from the one assumed at start")
 		}

@@ -43,6 +43,10 @@ func (r *Router) rowChange(ctx context.Context, c *cdc.Change) error {
 	ri := r.info(c.Relation)
 	switch ri.role {
 	case roleControl:
+		if f, ok := r.src.(Follower); ok {
+			f.Apply(c)
+			r.tx.followed = true
+		}
 		return r.applyControl(ctx, c)
 	case roleSubscriptions:
 		r.subscriptionsChanged(c)

@@ -51,9 +51,10 @@ type Source interface {
 }
 
 // Follower is a Source that keeps its own copy of walhook's subscription
-// tables (subscribers, subscriptions) as of the stream's position. The
-// Router hands it every change of those tables, in stream order, before it
-// routes the next change, instead of calling Invalidate: a Lookup after
+// tables (subscribers, subscriptions) and control row as of the stream's
+// position. The Router hands it every change of those tables, in stream
+// order, before it routes the next change, instead of calling Invalidate
+// (control changes too, so that the copy knows the pause switch): a Lookup after
 // Apply sees exactly the tables as that change left them, however far the
 // stream is behind the database. Apply gets inserts, updates, deletes and
 // truncates (whose Relations may include other tables, to be ignored). It

@@ -16,8 +16,8 @@ import (
 
 var _ router.Follower = (*DB)(nil)
 
-// model is walhook's subscribers and subscriptions as of the stream's
-// position. StartFollowing loads it from the tables; from then on only the
+// model is walhook's subscribers, subscriptions and pause switch as of the
+// stream's position. StartFollowing loads it from the tables; from then on only the
 // tables' row images change it, in stream order (Apply), so that a change
 // takes effect exactly where it is in the stream even when the stream is
 // far behind the database. Lookups build router subscriptions from it.
@@ -25,6 +25,8 @@ type model struct {
 	mu            sync.RWMutex
 	subscribers   map[int64]*subscriberRow
 	subscriptions map[int64]*subscriptionRow
+	// pause is the control row (UpdatedAt and UpdatedBy not kept).
+	pause PauseState
 	// slot names the saved copies (follow_state); base is the copy as of
 	// the last Commit, which Discard returns to.
 	slot string
@@ -40,7 +42,7 @@ func (m *model) clone() *model {
 
 func (m *model) cloneLocked() *model {
 	c := &model{subscribers: make(map[int64]*subscriberRow, len(m.subscribers)),
-		subscriptions: make(map[int64]*subscriptionRow, len(m.subscriptions)), slot: m.slot}
+		subscriptions: make(map[int64]*subscriptionRow, len(m.subscriptions)), pause: m.pause, slot: m.slot}
 	for id, s := range m.subscribers {
 		c.subscribers[id] = s
 	}
@@ -75,6 +77,23 @@ type subscriptionRow struct {
 // suspended reports an auto-disable: switched off by walhook, events kept.
 func (s *subscriberRow) suspended() bool { return !s.active && s.autoDisabled }
 
+// SaveFollowCopy saves the tables' latest state as the copy at the current
+// WAL position, for slot. Call it before preparing the slot: a slot created
+// after it starts at or past that position, so its first start (and a
+// restart right after a crash) has a copy at or before its position, not
+// only the tables' latest state. It returns the position.
+func (db *DB) SaveFollowCopy(ctx context.Context, slot string) (cdc.LSN, error) {
+	m, at, err := db.loadModel(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("load subscriptions for slot %q: %w", slot, err)
+	}
+	m.slot = slot
+	if err := db.save(ctx, m, at); err != nil {
+		return 0, err
+	}
+	return at, nil
+}
+
 // StartFollowing loads walhook's subscription tables into memory for the
 // stream of slot, which starts at start, and from then on answers Lookup
 // from that copy, which only Apply changes. Call it when the stream is
@@ -83,18 +102,23 @@ func (s *subscriberRow) suspended() bool { return !s.active && s.autoDisabled }
 // tables, bounded by cache.ttl. Calling it again reloads.
 //
 // The copy is the newest one saved at or before start (Commit saves one at
-// the end of every transaction that changed the tables), so that changes
-// the stream will replay take effect at their place. With none saved (the
-// slot's first start), it is the tables' latest state, saved as the copy
-// at start: changes made between the slot's creation and now (the slot is
-// normally milliseconds old) are then applied slightly early. Failure
-// streaks and auto-disables are read from the tables' latest state either
-// way: they are about delivery now. newSlot says the slot was just
-// created: copies saved for an earlier slot of that name are deleted, as
-// they miss every change made while no slot recorded the WAL.
-func (db *DB) StartFollowing(ctx context.Context, slot string, start cdc.LSN, newSlot bool) error {
+// the end of every transaction that changed the tables, SaveFollowCopy one
+// before the slot is prepared), so that changes the stream will replay
+// take effect at their place. With none (a slot walhook did not prepare
+// after SaveFollowCopy, e.g. one made by an older walhook), it is the
+// tables' latest state, saved as the copy at start. Failure streaks and
+// auto-disables are read from the tables' latest state either way: they
+// are about delivery now.
+//
+// newSlot says the slot was just created: copies saved before since (the
+// position SaveFollowCopy returned; 0 for all) belong to an earlier slot
+// of that name and are deleted, as they miss every change made while no
+// slot recorded the WAL.
+func (db *DB) StartFollowing(ctx context.Context, slot string, start cdc.LSN, newSlot bool, since cdc.LSN) error {
 	if newSlot {
-		if _, err := db.pool.Exec(ctx, db.render(`DELETE FROM {{schema}}.follow_state WHERE slot_name = $1`), slot); err != nil {
+		_, err := db.pool.Exec(ctx, db.render(`DELETE FROM {{schema}}.follow_state WHERE slot_name = $1 AND lsn < $2::pg_lsn`),
+			slot, since.String())
+		if err != nil {
 			return fmt.Errorf("forget subscriptions saved for an earlier slot %q: %w", slot, err)
 		}
 	}
@@ -102,17 +126,21 @@ func (db *DB) StartFollowing(ctx context.Context, slot string, start cdc.LSN, ne
 	if err != nil {
 		return fmt.Errorf("load subscriptions saved for slot %q: %w", slot, err)
 	}
-	m, err := db.loadModel(ctx)
+	m, _, err := db.loadModel(ctx)
 	if err != nil {
 		return fmt.Errorf("load subscriptions to follow the stream: %w", err)
 	}
 	m.slot = slot
 	if saved != nil {
-		m.subscribers, m.subscriptions = saved.subscribers, saved.subscriptions
+		m.subscribers, m.subscriptions, m.pause = saved.subscribers, saved.subscriptions, saved.pause
 		db.log.Info().Str("slot", slot).Stringer("saved_at_lsn", at).Stringer("start_lsn", start).
-			Msg("following the subscription tables from the copy saved before the stream's start")
-	} else if err := db.save(ctx, m, start); err != nil {
-		return err
+			Msg("following the subscription tables from the copy saved at the stream's start")
+	} else {
+		db.log.Warn().Str("slot", slot).Stringer("start_lsn", start).
+			Msg("no copy of the subscription tables saved for this slot; following from their latest state")
+		if err := db.save(ctx, m, start); err != nil {
+			return err
+		}
 	}
 	m.base = m.clone()
 	db.follow.Lock()
@@ -123,8 +151,7 @@ func (db *DB) StartFollowing(ctx context.Context, slot string, start cdc.LSN, ne
 }
 
 // Commit saves the copy as of the end of the transaction that ends at
-// endLSN (router.Follower), keeping the newest followKeep copies of the
-// slot, and makes it the state Discard returns to.
+// endLSN (router.Follower) and makes it the state Discard returns to.
 func (db *DB) Commit(ctx context.Context, endLSN cdc.LSN) error {
 	m := db.following()
 	if m == nil {
@@ -140,31 +167,28 @@ func (db *DB) Commit(ctx context.Context, endLSN cdc.LSN) error {
 	return nil
 }
 
-// save writes m as the copy at lsn, keeping the newest followKeep copies
-// of its slot.
+// save writes m as the copy at lsn. It deletes the copies of the slot that
+// no restart can use any more: those older than the newest one at or
+// before the slot's confirmed position, which only moves forward.
 func (db *DB) save(ctx context.Context, m *model, lsn cdc.LSN) error {
-	subscribers, subscriptions, err := m.marshal()
+	subscribers, subscriptions, control, err := m.marshal()
 	if err != nil {
 		return err
 	}
 	_, err = db.pool.Exec(ctx, db.render(`WITH saved AS (
-    INSERT INTO {{schema}}.follow_state (slot_name, lsn, subscribers, subscriptions)
-    VALUES ($1, $2::pg_lsn, $3, $4)
+    INSERT INTO {{schema}}.follow_state (slot_name, lsn, subscribers, subscriptions, control)
+    VALUES ($1, $2::pg_lsn, $3, $4, $5)
     ON CONFLICT (slot_name, lsn) DO UPDATE SET subscribers = EXCLUDED.subscribers,
-        subscriptions = EXCLUDED.subscriptions, saved_at = now())
-DELETE FROM {{schema}}.follow_state WHERE slot_name = $1 AND lsn < ALL (
-    SELECT lsn FROM {{schema}}.follow_state WHERE slot_name = $1
-    ORDER BY lsn DESC LIMIT $5)`), m.slot, lsn.String(), subscribers, subscriptions, followKeep)
+        subscriptions = EXCLUDED.subscriptions, control = EXCLUDED.control, saved_at = now())
+DELETE FROM {{schema}}.follow_state WHERE slot_name = $1 AND lsn < (
+    SELECT max(lsn) FROM {{schema}}.follow_state WHERE slot_name = $1 AND lsn <= (
+        SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1))`),
+		m.slot, lsn.String(), subscribers, subscriptions, control)
 	if err != nil {
 		return fmt.Errorf("save subscriptions at %s: %w", lsn, err)
 	}
 	return nil
 }
-
-// followKeep is how many saved copies walhook keeps per slot. Only the
-// newest before the slot's confirmed position is ever read, and the
-// stream acknowledges within seconds, so a handful is plenty.
-const followKeep = 20
 
 // Discard returns the copy to its state at the last Commit
 // (router.Follower): the abandoned transaction will be applied again.
@@ -175,7 +199,7 @@ func (db *DB) Discard() {
 	}
 	m.mu.Lock()
 	if m.base != nil {
-		m.subscribers, m.subscriptions = m.base.subscribers, m.base.subscriptions
+		m.subscribers, m.subscriptions, m.pause = m.base.subscribers, m.base.subscriptions, m.base.pause
 		m.base = m.base.cloneLocked()
 	}
 	m.mu.Unlock()
@@ -185,11 +209,11 @@ func (db *DB) Discard() {
 // loadSaved returns the newest copy saved for slot at or before start, or
 // nil when there is none.
 func (db *DB) loadSaved(ctx context.Context, slot string, start cdc.LSN) (*model, cdc.LSN, error) {
-	var subscribers, subscriptions []byte
+	var subscribers, subscriptions, control []byte
 	var at string
-	err := db.pool.QueryRow(ctx, db.render(`SELECT lsn::text, subscribers, subscriptions FROM {{schema}}.follow_state
+	err := db.pool.QueryRow(ctx, db.render(`SELECT lsn::text, subscribers, subscriptions, control FROM {{schema}}.follow_state
 WHERE slot_name = $1 AND lsn <= $2::pg_lsn ORDER BY lsn DESC LIMIT 1`), slot, start.String()).
-		Scan(&at, &subscribers, &subscriptions)
+		Scan(&at, &subscribers, &subscriptions, &control)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, 0, nil
 	}
@@ -200,8 +224,22 @@ WHERE slot_name = $1 AND lsn <= $2::pg_lsn ORDER BY lsn DESC LIMIT 1`), slot, st
 	if err != nil {
 		return nil, 0, err
 	}
-	m, err := unmarshalModel(subscribers, subscriptions)
+	m, err := unmarshalModel(subscribers, subscriptions, control)
 	return m, lsn, err
+}
+
+// FollowedPause returns the pause state of the copy StartFollowing loaded
+// (the one saved at the slot's position, so a stream that resumes inside
+// or before a pause window starts in the right state); ok is false when
+// walhook does not follow the tables.
+func (db *DB) FollowedPause() (p PauseState, ok bool) {
+	m := db.following()
+	if m == nil {
+		return p, false
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.pause, true
 }
 
 // following returns the model, or nil when Lookup reads the tables.
@@ -229,7 +267,7 @@ func (db *DB) recoverModel(ctx context.Context) *model {
 	if !retry {
 		return nil
 	}
-	m, err := db.loadModel(ctx)
+	m, _, err := db.loadModel(ctx)
 	if err != nil {
 		db.log.Warn().Err(err).Msg("reload subscriptions to follow the stream")
 		return nil
@@ -253,12 +291,19 @@ LEFT JOIN {{schema}}.subscriber_stats st ON st.subscriber_id = sb.id`
 	loadSubscriptionRowsSQL = `SELECT id, subscriber_id, event_name, custom_endpoint, is_active FROM {{schema}}.subscriptions`
 )
 
-// loadModel reads both tables in one snapshot and teaches health what
-// they say (thresholds, streaks, auto-disables).
-func (db *DB) loadModel(ctx context.Context) (*model, error) {
-	m := &model{subscribers: map[int64]*subscriberRow{}, subscriptions: map[int64]*subscriptionRow{}}
+// loadModel reads the tables and the control row in one snapshot and
+// teaches health what they say (thresholds, streaks, auto-disables). at is
+// the WAL position read as the snapshot was taken: every transaction
+// committed before it is in the copy (but for one committing in the same
+// microseconds, not yet visible).
+func (db *DB) loadModel(ctx context.Context) (m *model, at cdc.LSN, err error) {
+	m = &model{subscribers: map[int64]*subscriberRow{}, subscriptions: map[int64]*subscriptionRow{}}
 	streaks := map[int64]int{}
-	err := pgx.BeginTxFunc(ctx, db.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err = pgx.BeginTxFunc(ctx, db.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		// The first statement takes the snapshot.
+		if err := tx.QueryRow(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&at); err != nil {
+			return err
+		}
 		rows, err := tx.Query(ctx, db.render(loadSubscribersSQL))
 		if err != nil {
 			return err
@@ -289,10 +334,18 @@ func (db *DB) loadModel(ctx context.Context) (*model, error) {
 			}
 			m.subscriptions[s.id] = s
 		}
-		return rows.Err()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		err = tx.QueryRow(ctx, db.render(`SELECT paused, mode FROM {{schema}}.control WHERE id = 1`)).
+			Scan(&m.pause.Paused, &m.pause.Mode)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	for _, sn := range m.subscriptions {
 		if sb := m.subscribers[sn.subscriberID]; sb != nil {
@@ -301,7 +354,7 @@ func (db *DB) loadModel(ctx context.Context) (*model, error) {
 			db.health.learn(&r)
 		}
 	}
-	return m, nil
+	return m, at, nil
 }
 
 // joinRow is one subscription with its subscriber, as loadSubscriptionsSQL
@@ -414,7 +467,29 @@ func (db *DB) apply(m *model, c *cdc.Change) error {
 		return db.applySubscriber(m, c)
 	case db.schema + ".subscriptions":
 		return applySubscription(m, c)
+	case db.schema + ".control":
+		return applyControl(m, c)
 	}
+	return nil
+}
+
+// applyControl records the pause switch as the router reads it: a deleted
+// row is not paused.
+func applyControl(m *model, c *cdc.Change) error {
+	var p PauseState
+	if c.Kind != cdc.Delete {
+		img := image{rel: c.Relation, row: c.New, old: c.Old}
+		var err error
+		if p.Paused, err = img.boolean("paused"); err != nil {
+			return fmt.Errorf("control row: %w", err)
+		}
+		if p.Mode, err = img.str("mode"); err != nil {
+			return fmt.Errorf("control row: %w", err)
+		}
+	}
+	m.mu.Lock()
+	m.pause = p
+	m.mu.Unlock()
 	return nil
 }
 
@@ -672,8 +747,15 @@ type savedSubscription struct {
 	Active         bool   `json:"is_active"`
 }
 
-// marshal returns both tables of m as JSON arrays ordered by id.
-func (m *model) marshal() (subscribers, subscriptions []byte, err error) {
+// savedControl is the JSON of the control row in follow_state.
+type savedControl struct {
+	Paused bool   `json:"paused"`
+	Mode   string `json:"mode"`
+}
+
+// marshal returns both tables of m as JSON arrays ordered by id, and the
+// control row.
+func (m *model) marshal() (subscribers, subscriptions, control []byte, err error) {
 	sbs := make([]savedSubscriber, 0, len(m.subscribers))
 	for _, s := range m.subscribers {
 		sbs = append(sbs, savedSubscriber{ID: s.id, Name: s.name, Table: s.table, TargetURL: s.targetURL,
@@ -689,25 +771,33 @@ func (m *model) marshal() (subscribers, subscriptions []byte, err error) {
 	}
 	sort.Slice(sns, func(i, j int) bool { return sns[i].ID < sns[j].ID })
 	if subscribers, err = json.Marshal(sbs); err != nil {
-		return nil, nil, fmt.Errorf("encode subscribers: %w", err)
+		return nil, nil, nil, fmt.Errorf("encode subscribers: %w", err)
 	}
 	if subscriptions, err = json.Marshal(sns); err != nil {
-		return nil, nil, fmt.Errorf("encode subscriptions: %w", err)
+		return nil, nil, nil, fmt.Errorf("encode subscriptions: %w", err)
 	}
-	return subscribers, subscriptions, nil
+	if control, err = json.Marshal(savedControl{Paused: m.pause.Paused, Mode: m.pause.Mode}); err != nil {
+		return nil, nil, nil, fmt.Errorf("encode control: %w", err)
+	}
+	return subscribers, subscriptions, control, nil
 }
 
 // unmarshalModel reads what marshal wrote.
-func unmarshalModel(subscribers, subscriptions []byte) (*model, error) {
+func unmarshalModel(subscribers, subscriptions, control []byte) (*model, error) {
 	var sbs []savedSubscriber
 	var sns []savedSubscription
+	var ctl savedControl
 	if err := json.Unmarshal(subscribers, &sbs); err != nil {
 		return nil, fmt.Errorf("decode saved subscribers: %w", err)
 	}
 	if err := json.Unmarshal(subscriptions, &sns); err != nil {
 		return nil, fmt.Errorf("decode saved subscriptions: %w", err)
 	}
-	m := &model{subscribers: make(map[int64]*subscriberRow, len(sbs)), subscriptions: make(map[int64]*subscriptionRow, len(sns))}
+	if err := json.Unmarshal(control, &ctl); err != nil {
+		return nil, fmt.Errorf("decode saved control: %w", err)
+	}
+	m := &model{subscribers: make(map[int64]*subscriberRow, len(sbs)), subscriptions: make(map[int64]*subscriptionRow, len(sns)),
+		pause: PauseState{Paused: ctl.Paused, Mode: ctl.Mode}}
 	for _, s := range sbs {
 		m.subscribers[s.ID] = &subscriberRow{id: s.ID, name: s.Name, table: s.Table, targetURL: s.TargetURL,
 			projection: s.Projection, secrets: s.Secrets, headers: s.Headers, maxRetries: s.MaxRetries,

@@ -100,7 +100,11 @@ func TestFollowAppliesChangesAtTheirPlace(t *testing.T) {
 	if err != nil || !created {
 		t.Fatalf("PrepareSlot = %v, %t, %v", start, created, err)
 	}
-	if err := db.StartFollowing(ctx, opts.Slot, start, true); err != nil {
+	since, err := db.SaveFollowCopy(ctx, opts.Slot)
+	if err != nil || since < start {
+		t.Fatalf("SaveFollowCopy = %s, %v; want a position at or past the slot's start %s", since, err, start)
+	}
+	if err := db.StartFollowing(ctx, opts.Slot, start, true, start); err != nil {
 		t.Fatalf("StartFollowing: %v", err)
 	}
 
@@ -153,7 +157,7 @@ COMMIT`,
 
 	// A restart whose slot stands after transaction 2 starts from the copy
 	// saved there, although the tables are empty by now.
-	if err := db.StartFollowing(ctx, opts.Slot, h.ends[1], false); err != nil {
+	if err := db.StartFollowing(ctx, opts.Slot, h.ends[1], false, 0); err != nil {
 		t.Fatalf("StartFollowing at %s: %v", h.ends[1], err)
 	}
 	if got := followState(ctx, db); got != want[1] {
@@ -174,15 +178,53 @@ COMMIT`,
 	if got := followState(ctx, db); got != want[1] {
 		t.Errorf("after Discard: %s\nwant %s", got, want[1])
 	}
-	// A slot created anew must not inherit copies of an earlier slot.
-	if err := db.StartFollowing(ctx, opts.Slot, h.ends[1], true); err != nil {
+	// A slot created anew must not inherit copies of an earlier slot: it
+	// starts from the copy SaveFollowCopy made just before it.
+	now, err := db.SaveFollowCopy(ctx, opts.Slot)
+	if err != nil {
+		t.Fatalf("SaveFollowCopy: %v", err)
+	}
+	if err := db.StartFollowing(ctx, opts.Slot, now, true, now); err != nil {
 		t.Fatalf("StartFollowing (new slot): %v", err)
 	}
 	if got := followState(ctx, db); got != "none" {
 		t.Errorf("new slot: %s, want the tables' latest state (none)", got)
 	}
 	if n := scalar[int](t, db, `SELECT count(*) FROM {{schema}}.follow_state WHERE slot_name = $1`, opts.Slot); n != 1 {
-		t.Errorf("follow_state holds %d copies for the new slot, want 1 (its start)", n)
+		t.Errorf("follow_state holds %d copies for the new slot, want 1", n)
+	}
+
+	// Copies no restart can use (older than the newest at or before the
+	// slot's confirmed position) are deleted as new ones are saved.
+	for range 3 {
+		if _, err := db.SaveFollowCopy(ctx, opts.Slot); err != nil {
+			t.Fatalf("SaveFollowCopy: %v", err)
+		}
+		exec(t, db, `SELECT pg_logical_emit_message(true, 'test', 'move the WAL on')`)
+		if _, err := db.pool.Exec(ctx, `SELECT pg_replication_slot_advance($1, pg_current_wal_lsn())`, opts.Slot); err != nil {
+			t.Fatalf("advance slot: %v", err)
+		}
+	}
+	exec(t, db, `SELECT pg_logical_emit_message(true, 'test', 'move the WAL on')`)
+	last, err := db.SaveFollowCopy(ctx, opts.Slot)
+	if err != nil {
+		t.Fatalf("SaveFollowCopy: %v", err)
+	}
+	// Left: the newest copy at or before the slot's position and those
+	// after it (the slot's position moves on only as far as the server
+	// lets pg_replication_slot_advance take it).
+	if n := scalar[int](t, db, `SELECT count(*) FROM {{schema}}.follow_state WHERE slot_name = $1`, opts.Slot); n >= 5 {
+		t.Errorf("follow_state holds %d copies; none was pruned", n)
+	}
+	stale := scalar[int](t, db, `SELECT count(*) FROM {{schema}}.follow_state WHERE slot_name = $1 AND lsn < (
+    SELECT max(lsn) FROM {{schema}}.follow_state WHERE slot_name = $1 AND lsn <= (
+        SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1))`, opts.Slot)
+	if stale != 0 {
+		t.Errorf("%d copies older than the newest at the slot's position are kept", stale)
+	}
+	if n := scalar[int](t, db, `SELECT count(*) FROM {{schema}}.follow_state WHERE slot_name = $1 AND lsn = $2::pg_lsn`,
+		opts.Slot, last.String()); n != 1 {
+		t.Errorf("the last copy (at %s) is missing", last)
 	}
 }
 
@@ -192,7 +234,10 @@ func streamFollow(t *testing.T, db *DB, dsn string, opts cdc.SetupOptions, start
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	h := &followHandler{db: db, t: t, want: n, cancel: cancel}
-	s := cdc.NewStream(cdc.StreamOptions{DSN: dsn, Slot: opts.Slot, Publication: opts.Publication, Start: start})
+	// The slot is never acknowledged past start, so that every copy saved
+	// on the way is kept for the restarts the test makes.
+	s := cdc.NewStream(cdc.StreamOptions{DSN: dsn, Slot: opts.Slot, Publication: opts.Publication, Start: start,
+		Settled: func(cdc.LSN) cdc.LSN { return start }})
 	if err := s.Run(ctx, h); err != nil {
 		t.Fatalf("stream: %v", err)
 	}

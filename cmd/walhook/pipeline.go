@@ -206,6 +206,15 @@ func (p *pipeline) lead(ctx context.Context, log zerolog.Logger) error {
 	defer release()
 	log.Info().Str("slot", p.cfg.Source.Slot).Msg("leader lock held")
 	tables := p.publishedTables()
+	follow := p.cfg.State.DSN == p.cfg.Source.DSN
+	var since cdc.LSN
+	if follow {
+		// Before the slot may be created, so that it starts at or past
+		// a saved copy of the subscription tables.
+		if since, err = p.db.SaveFollowCopy(ctx, p.cfg.Source.Slot); err != nil {
+			return err
+		}
+	}
 	start, created, err := cdc.PrepareSlot(ctx, p.cfg.Source.DSN, cdc.SetupOptions{
 		Slot:        p.cfg.Source.Slot,
 		Publication: p.cfg.Source.Publication,
@@ -215,10 +224,10 @@ func (p *pipeline) lead(ctx context.Context, log zerolog.Logger) error {
 		return fmt.Errorf("prepare replication: %w", err)
 	}
 	p.tracker = cdc.NewTracker(start)
-	if p.cfg.State.DSN == p.cfg.Source.DSN {
+	if follow {
 		// The subscription tables travel through the stream: route from
 		// a copy of them that changes exactly where the stream does.
-		if err := p.db.StartFollowing(ctx, p.cfg.Source.Slot, start, created); err != nil {
+		if err := p.db.StartFollowing(ctx, p.cfg.Source.Slot, start, created, since); err != nil {
 			return err
 		}
 	}
@@ -231,12 +240,16 @@ func (p *pipeline) lead(ctx context.Context, log zerolog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("read pause state: %w", err)
 	}
+	if at, ok := p.db.FollowedPause(); ok {
+		// As of the slot's position, not the control row's latest.
+		pause.Paused, pause.Mode = at.Paused, at.Mode
+	}
 	rt, err := router.New(router.Options{
 		Source:     p.db,
 		Submitter:  p.disp,
 		Tracker:    router.TrackerOf(p.tracker),
 		Recorder:   p.db,
-		Holder:     p.db,
+		Holder:     p.disp, // holds through p.db, behind the rows' events in memory
 		Rows:       rows,
 		Pause:      router.Pause{Paused: pause.Paused, Mode: router.PauseMode(pause.Mode)},
 		Events:     p.cfg.Events,
