@@ -114,6 +114,8 @@ type Dispatcher struct {
 	client  *Client
 	rec     Recorder
 	rq      RetryQueue
+	hq      HoldQueue // rq, when it can hold events
+	held    heldCount // held events waiting in lanes
 	log     zerolog.Logger
 	m       *metrics
 	sem     chan struct{} // requests in flight
@@ -168,6 +170,7 @@ func NewDispatcher(o Options) (*Dispatcher, error) {
 	if d.rec == nil {
 		d.rec = RecorderFunc(func(Attempt) {})
 	}
+	d.hq, _ = o.RetryQueue.(HoldQueue)
 	d.m = newMetrics(func() float64 { return float64(d.queued.Load()) })
 	if err := d.m.register(o.Registerer); err != nil {
 		return nil, err

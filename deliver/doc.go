@@ -11,7 +11,7 @@
 //   - it was delivered: the receiver answered 2xx;
 //   - it was durably parked: RetryQueue.Park returned nil for it (a Park
 //     error is logged and Park retried with backoff; an event is never
-//     settled unparked);
+//     settled unparked), or, handed to Hold, HoldQueue.Hold did;
 //   - it failed for good and was logged: its retries are exhausted
 //     (Endpoint.MaxRetries) or the failure is Permanent (refused by the
 //     network policy, malformed URL or secret). Every attempt went to the
@@ -47,6 +47,14 @@
 // the others need; then one probe goes through and its outcome closes or
 // reopens the breaker.
 //
+// An endpoint that has not answered with a 2xx yet, or whose last attempt
+// failed, is in probe mode: one request in flight at a time, its lanes and
+// callers of Enter (the retry queue's worker) alike, each outcome recorded
+// before the next request starts, and the subscription's suspension
+// (HasParked with the empty key) checked right before each request. So an
+// auto-disable decided by the Recorder stops the very next request. A
+// batch that waits longer than MaxWait for its turn is parked.
+//
 // # Order
 //
 // Per endpoint URL there are PerEndpoint lanes; each sends one request at
@@ -59,7 +67,9 @@
 // row is in flight or stays queued (it parks after that event's outcome,
 // so within about MaxWait plus the endpoint's Timeout). The retry queue
 // must keep a row's parked events in Park order and deliver them one at a
-// time.
+// time. Events handed to Hold (walhook paused in hold mode) are written as
+// held behind their row's events still in memory, never before them, and
+// ReleaseHeld waits for them.
 //
 // Events of an Endpoint with SubscriptionID 0 (not persisted) cannot be
 // parked: they are retried in memory even when there is a RetryQueue.

@@ -45,9 +45,12 @@ func (l *lane) expire(cutoff time.Time) {
 		if len(items) == 0 {
 			return
 		}
-		over := 0
+		over, held := 0, 0
 		for _, it := range items {
-			if it.over {
+			switch {
+			case it.hold:
+				held++
+			case it.over:
 				over++
 			}
 		}
@@ -55,7 +58,7 @@ func (l *lane) expire(cutoff time.Time) {
 			return
 		}
 		l.d.m.parked[reasonQueueFull].Add(float64(over))
-		l.d.m.parked[reasonMaxWait].Add(float64(len(items) - over))
+		l.d.m.parked[reasonMaxWait].Add(float64(len(items) - over - held))
 	}
 }
 

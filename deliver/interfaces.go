@@ -72,3 +72,19 @@ type RetryQueue interface {
 	// row must park behind it to keep per-row order.
 	HasParked(subscriptionID int64, orderKey string) bool
 }
+
+// HoldQueue is a RetryQueue that can also hold events: park them as held,
+// not to be tried until ReleaseHeld (walhook paused in hold mode). A
+// Dispatcher whose RetryQueue implements it implements Hold and
+// ReleaseHeld itself, so that held events keep their row's order behind
+// events still in its memory.
+type HoldQueue interface {
+	RetryQueue
+	// Hold durably stores events as held, in the order given (a row's
+	// held events are released in that order, after its events parked
+	// earlier). Once it returns nil they count as settled.
+	Hold(ctx context.Context, events []Parked) error
+	// ReleaseHeld makes every held event due now and returns how many
+	// it released.
+	ReleaseHeld(ctx context.Context) (int64, error)
+}

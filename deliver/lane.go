@@ -12,6 +12,7 @@ type item struct {
 	ev       *Event
 	at       time.Time // when it was queued
 	over     bool      // queued beyond QueueSize (holds no room token)
+	hold     bool      // to be held, never sent (see Dispatcher.Hold)
 	attempts int
 	lastErr  string
 }
@@ -45,10 +46,15 @@ type endpoint struct {
 	// delivered counts successful attempts, for waitRoom to tell a busy
 	// endpoint from a stuck one.
 	delivered atomic.Int64
+	// proven is set while the endpoint's last attempt succeeded; while it
+	// is not, the endpoint is in probe mode (probe.go) and probe holds a
+	// token for the one request in flight.
+	proven atomic.Bool
+	probe  chan struct{}
 }
 
 func newEndpoint(d *Dispatcher, lanes, queue int) *endpoint {
-	ep := &endpoint{room: make(chan struct{}, queue), seed: maphash.MakeSeed()}
+	ep := &endpoint{room: make(chan struct{}, queue), seed: maphash.MakeSeed(), probe: make(chan struct{}, 1)}
 	ep.lanes = make([]*lane, lanes)
 	for i := range ep.lanes {
 		ep.lanes[i] = &lane{d: d, ep: ep}
@@ -131,7 +137,11 @@ func (l *lane) work() {
 		if batch == nil {
 			return
 		}
-		if !parkUntil.IsZero() {
+		switch {
+		case batch[0].hold:
+			l.d.holdItems(l, batch)
+			continue
+		case !parkUntil.IsZero():
 			l.d.parkBroken(l, batch, parkUntil)
 			continue
 		}
@@ -140,10 +150,12 @@ func (l *lane) work() {
 }
 
 // pop takes the next batch: up to the endpoint's BatchSize consecutive
-// events that share one Endpoint. While the endpoint's breaker is open it
-// takes up to maxParkBatch consecutive parkable events instead, and
-// returns when the breaker closes. It returns nil, and marks the worker
-// gone, when the lane is empty or the dispatcher stops.
+// events that share one Endpoint and are not to be held. While the
+// endpoint's breaker is open it takes up to maxParkBatch consecutive
+// parkable events instead, and returns when the breaker closes; when the
+// first event is to be held, up to maxParkBatch consecutive such events.
+// It returns nil, and marks the worker gone, when the lane is empty or the
+// dispatcher stops.
 func (l *lane) pop() ([]item, time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -155,7 +167,12 @@ func (l *lane) pop() ([]item, time.Time) {
 	first := l.q[l.head].ev.Endpoint
 	end := l.head + 1
 	parkUntil := time.Time{}
-	if l.d.durable(first) {
+	switch {
+	case l.q[l.head].hold:
+		for end < len(l.q) && end-l.head < maxParkBatch && l.q[end].hold {
+			end++
+		}
+	case l.d.durable(first):
 		parkUntil = l.ep.brokenUntil(time.Now(), l.d.o.BreakFor)
 	}
 	if !parkUntil.IsZero() {
@@ -163,7 +180,8 @@ func (l *lane) pop() ([]item, time.Time) {
 			end++
 		}
 	}
-	for parkUntil.IsZero() && end < len(l.q) && end-l.head < first.BatchSize && l.q[end].ev.Endpoint == first {
+	for parkUntil.IsZero() && !l.q[l.head].hold && end < len(l.q) && end-l.head < first.BatchSize &&
+		l.q[end].ev.Endpoint == first && !l.q[end].hold {
 		end++
 	}
 	batch := append(l.buf[:0], l.q[l.head:end]...)

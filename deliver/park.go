@@ -30,7 +30,7 @@ func (d *Dispatcher) parkItems(items []item, reason string, retryAfter time.Dura
 		}
 		ps[i] = Parked{Event: it.ev, Attempts: it.attempts, LastError: it.lastErr, NextAttempt: next}
 	}
-	if d.park(d.reqCtx, ps) != nil {
+	if d.store(d.reqCtx, items, ps) != nil {
 		return false
 	}
 	if reason != "" {

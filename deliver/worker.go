@@ -13,13 +13,9 @@ func (d *Dispatcher) process(l *lane, batch []item) {
 		batch = d.parkStale(l, batch)
 	}
 	for len(batch) > 0 {
-		atts, ok := d.attempt(batch)
+		atts, ok := d.attempt(l, batch, durable)
 		if !ok {
 			return
-		}
-		if durable && l.ep.note(atts[0], d.o.BreakAfter, d.o.BreakFor) {
-			d.log.Warn().Str("subscriber", batch[0].ev.Endpoint.Subscriber).Int("failures", d.o.BreakAfter).
-				Dur("for", d.o.BreakFor).Str("error", atts[0].Error).Msg("endpoint failing, parking its events without trying")
 		}
 		var retryAfter time.Duration
 		batch, retryAfter = d.settleAttempts(batch, atts)
@@ -88,13 +84,42 @@ func (d *Dispatcher) behindParked(ev *Event, rows []rowKey) bool {
 	return containsKey(rows, keyOf(ev)) || d.rq.HasParked(ev.Endpoint.SubscriptionID, ev.OrderKey)
 }
 
-// attempt sends batch once, within the global concurrency bound, and
-// records the outcome of each event. It returns false, sending nothing,
-// when the dispatcher stops while it waits for a slot.
-func (d *Dispatcher) attempt(batch []item) ([]Attempt, bool) {
+// attempt sends batch once and records the outcome of each event. It
+// waits for the endpoint to admit the request (probe mode, probe.go) and
+// for a slot of the global concurrency bound; then, for a durable
+// endpoint, it checks that the subscription is not suspended
+// (RetryQueue.HasParked with the empty key) right before the request, and
+// parks the batch instead of sending it when it is, or when the endpoint
+// did not admit it within the batch's MaxWait. It returns false when it
+// sent nothing: the batch was parked, or the dispatcher stops.
+func (d *Dispatcher) attempt(l *lane, batch []item, durable bool) ([]Attempt, bool) {
+	probe := false
+	if !l.ep.proven.Load() {
+		var deadline <-chan time.Time
+		if durable {
+			t := time.NewTimer(time.Until(oldest(batch).Add(d.o.MaxWait)))
+			defer t.Stop()
+			deadline = t.C
+		}
+		var ok bool
+		if probe, ok = l.ep.admit(d.stop, deadline); !ok {
+			if !d.stopping() {
+				d.parkUnsent(l, batch, reasonMaxWait)
+			}
+			return nil, false
+		}
+	}
 	select {
 	case d.sem <- struct{}{}:
 	case <-d.stop:
+		l.ep.leave(probe, nil)
+		return nil, false
+	}
+	ep := batch[0].ev.Endpoint
+	if durable && d.rq.HasParked(ep.SubscriptionID, "") {
+		<-d.sem
+		l.ep.leave(probe, nil)
+		d.parkUnsent(l, batch, reasonOrder)
 		return nil, false
 	}
 	evs := make([]*Event, len(batch))
@@ -113,7 +138,30 @@ func (d *Dispatcher) attempt(batch []item) ([]Attempt, bool) {
 		atts[i].Number = batch[i].attempts
 		d.rec.Record(atts[i])
 	}
+	if durable {
+		d.noteBreaker(l.ep, ep, atts[0])
+	}
+	l.ep.leave(probe, &atts[0])
 	return atts, true
+}
+
+// oldest returns when the longest-waiting event of batch was queued.
+func oldest(batch []item) time.Time {
+	at := batch[0].at
+	for _, it := range batch[1:] {
+		if it.at.Before(at) {
+			at = it.at
+		}
+	}
+	return at
+}
+
+// parkUnsent parks a batch that was not sent: its endpoint did not admit
+// it in time, or its subscription is suspended.
+func (d *Dispatcher) parkUnsent(l *lane, batch []item, reason string) {
+	l.parkMu.Lock()
+	defer l.parkMu.Unlock()
+	d.parkItems(batch, reason, 0, time.Time{})
 }
 
 // settleAttempts settles the events delivered and those failed for good,
