@@ -87,3 +87,44 @@ func (db *DB) cleanupOnce(ctx context.Context, retention time.Duration) (int64, 
 	}()
 	return db.CleanupLogs(ctx, retention, 0)
 }
+
+// orphanRetrySQL deletes retry rows whose subscription no longer exists.
+// Deleting a subscription deletes its rows (a trigger, migration 0005),
+// but a Park that read the subscription before the delete committed can
+// still add rows after it; claiming joins subscriptions, so such rows
+// would otherwise wait forever. The distinct subscriptions of the queue
+// are found by walking retry_queue_key (one index probe per
+// subscription), so a sweep costs O(subscriptions), not O(rows).
+const orphanRetrySQL = `WITH RECURSIVE subs AS (
+    (SELECT subscription_id AS id FROM {{schema}}.retry_queue ORDER BY subscription_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT q.subscription_id FROM {{schema}}.retry_queue q
+            WHERE q.subscription_id > subs.id ORDER BY q.subscription_id LIMIT 1)
+    FROM subs WHERE subs.id IS NOT NULL
+)
+DELETE FROM {{schema}}.retry_queue q
+WHERE q.subscription_id IN (
+    SELECT subs.id FROM subs
+    WHERE subs.id IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM {{schema}}.subscriptions s WHERE s.id = subs.id))`
+
+// dropOrphanRetryRows deletes the retry rows of deleted subscriptions and
+// returns how many it deleted. RunRetries calls it periodically.
+func (db *DB) dropOrphanRetryRows(ctx context.Context) (int64, error) {
+	tag, err := db.pool.Exec(ctx, db.render(orphanRetrySQL))
+	if err != nil {
+		return 0, fmt.Errorf("delete retry rows of deleted subscriptions: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// sweepOrphans runs dropOrphanRetryRows and logs what it did.
+func (db *DB) sweepOrphans(ctx context.Context) {
+	n, err := db.dropOrphanRetryRows(ctx)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		db.log.Warn().Err(err).Msg("delete retry rows of deleted subscriptions")
+	case n > 0:
+		db.log.Info().Int64("rows", n).Msg("retry rows of deleted subscriptions deleted")
+	}
+}

@@ -168,9 +168,11 @@ func (db *DB) RunRetries(ctx context.Context, s Sender, o RetryOptions) error {
 	}
 }
 
-// housekeep reloads the per-row order set and releases held rows once
-// walhook is no longer paused.
+// housekeep deletes the rows of deleted subscriptions, reloads the
+// per-row order set and releases held rows once walhook is no longer
+// paused.
 func (db *DB) housekeep(ctx context.Context) {
+	db.sweepOrphans(ctx)
 	if err := db.RefreshParked(ctx); err != nil && ctx.Err() == nil {
 		db.log.Warn().Err(err).Msg("refresh parked rows")
 	}
