@@ -191,13 +191,9 @@ func connectReplication(ctx context.Context, dsn string) (*pgconn.PgConn, error)
 	if err != nil {
 		return nil, fmt.Errorf("parse source DSN: %w", err)
 	}
-	params := map[string]string{
-		"replication":      "database",
-		"DateStyle":        "ISO, MDY",
-		"IntervalStyle":    "postgres",
-		"TimeZone":         "UTC",
-		"bytea_output":     "hex",
-		"application_name": "walhook",
+	params := map[string]string{"replication": "database", "application_name": "walhook"}
+	for k, v := range SessionSettings {
+		params[k] = v
 	}
 	for k, v := range params {
 		if _, set := cfg.RuntimeParams[k]; !set || k != "application_name" {

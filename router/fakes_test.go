@@ -2,6 +2,8 @@ package router
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -64,13 +66,45 @@ type fakeReleaser struct {
 
 func (f *fakeReleaser) ReleaseHeld(ctx context.Context) (int64, error) { return f.ReleaseHeldFunc(ctx) }
 
-// fakeRows is a RowReader made of a function.
+// fakeRows is a RowReader made of a function returning a row as a map; it
+// orders the columns as the real reader does (the table's order: users'
+// for public.users, else sorted) and marks the key's columns.
 type fakeRows struct {
 	ReadRowFunc func(ctx context.Context, table string, key map[string]any) (map[string]any, bool, error)
+	// Order gives a table's column order (default: users' for
+	// public.users, else sorted).
+	Order map[string][]string
 }
 
-func (f *fakeRows) ReadRow(ctx context.Context, table string, key map[string]any) (map[string]any, bool, error) {
-	return f.ReadRowFunc(ctx, table, key)
+func (f *fakeRows) ReadRow(ctx context.Context, table string, key map[string]any) (*cdc.Relation, cdc.Row, bool, error) {
+	m, found, err := f.ReadRowFunc(ctx, table, key)
+	if !found || err != nil {
+		return nil, nil, found, err
+	}
+	schema, name, _ := strings.Cut(table, ".")
+	rel := &cdc.Relation{Schema: schema, Name: name}
+	var names []string
+	if order, ok := f.Order[table]; ok {
+		names = order
+	} else if table == "public.users" {
+		for _, c := range users.Columns {
+			if _, ok := m[c.Name]; ok {
+				names = append(names, c.Name)
+			}
+		}
+	} else {
+		for k := range m {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+	}
+	row := make(cdc.Row, len(names))
+	for i, n := range names {
+		_, isKey := key[n]
+		rel.Columns = append(rel.Columns, cdc.Column{Name: n, Key: isKey})
+		row[i] = m[n]
+	}
+	return rel, row, true, nil
 }
 
 // fakeSource is a Source made of functions.

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/walhook/walhook/cdc"
 )
@@ -183,13 +182,16 @@ func (r *Router) customData(ctx context.Context, o *origin, m *customMessage) (s
 	}
 	var readErr error
 	if r.rows != nil && len(m.Key) > 0 {
-		row, found, err := r.rows.ReadRow(ctx, m.Table, m.Key)
+		rel, row, found, err := r.rows.ReadRow(ctx, m.Table, m.Key)
 		if ctx.Err() != nil {
 			return "", ctx.Err()
 		}
 		if found && err == nil {
-			o.rel, o.data.row = r.mapRow(m.Table, row, m.Key)
+			o.rel, o.data.row = rel, row
 			o.ident = identity(o.rel)
+			// The table's key order, as the stream's, even when the stream
+			// has not announced the table yet.
+			o.orderKey = messageKey(rel, m.Key)
 			return "", nil
 		}
 		readErr = err
@@ -287,35 +289,4 @@ func allIn(names []string, m map[string]any) bool {
 		}
 	}
 	return true
-}
-
-// mapRow turns a row read by key into a Relation and Row: columns in the
-// table's order when the stream announced the table, others after them in
-// sorted order; the key's columns are the replica identity.
-func (r *Router) mapRow(table string, m map[string]any, key map[string]any) (*cdc.Relation, cdc.Row) {
-	schema, name, _ := strings.Cut(table, ".")
-	rel := &cdc.Relation{Schema: schema, Name: name}
-	names := make([]string, 0, len(m))
-	if known := r.relation(table); known != nil {
-		for _, c := range known.Columns {
-			if _, ok := m[c.Name]; ok {
-				names = append(names, c.Name)
-			}
-		}
-	}
-	var extra []string
-	for k := range m {
-		if !slices.Contains(names, k) {
-			extra = append(extra, k)
-		}
-	}
-	slices.Sort(extra)
-	names = append(names, extra...)
-	row := make(cdc.Row, len(names))
-	for i, n := range names {
-		_, isKey := key[n]
-		rel.Columns = append(rel.Columns, cdc.Column{Name: n, Key: isKey})
-		row[i] = m[n]
-	}
-	return rel, row
 }

@@ -51,12 +51,12 @@ type Holder interface {
 
 // RowReader reads a row of the application's database by key, for custom
 // events whose transaction did not change the row and for Router.Send. It
-// returns found=false when no row has that key. Values should be what
-// encoding/json produces for the row (row_to_json decoded with UseNumber
-// is ideal); time.Time, []byte and pgx's common scalar types also encode
-// well.
+// returns found=false when no row has that key. The row comes as the
+// stream would have delivered it (cdc.RowDecoder): the table's columns in
+// its order, the key's columns marked Key, values of the same types, so
+// that its events look exactly like those built from the WAL.
 type RowReader interface {
-	ReadRow(ctx context.Context, table string, key map[string]any) (row map[string]any, found bool, err error)
+	ReadRow(ctx context.Context, table string, key map[string]any) (rel *cdc.Relation, row cdc.Row, found bool, err error)
 }
 
 // PauseMode says what happens to events while walhook is paused.

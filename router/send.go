@@ -25,7 +25,7 @@ func (r *Router) Send(ctx context.Context, table string, key map[string]any, eve
 	if err != nil {
 		return 0, err
 	}
-	row, found, err := r.rows.ReadRow(ctx, table, key)
+	rel, row, found, err := r.rows.ReadRow(ctx, table, key)
 	if err != nil {
 		return 0, fmt.Errorf("send %s: read %s: %w", event, table, err)
 	}
@@ -40,9 +40,9 @@ func (r *Router) Send(ctx context.Context, table string, key map[string]any, eve
 		return 0, fmt.Errorf("send %s: no active subscription of %s to %s", event, table, event)
 	}
 	o := origin{name: event, table: table, manual: true, at: r.now(), context: ctxJSON}
-	o.rel, o.data.row = r.mapRow(table, row, key)
+	o.rel, o.data.row = rel, row
 	o.ident = identity(o.rel)
-	o.orderKey = messageKey(r.relation(table), key)
+	o.orderKey = messageKey(rel, key) // the table's key order, as the stream's
 	return r.sendAll(ctx, subs, &o)
 }
 

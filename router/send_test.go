@@ -105,3 +105,39 @@ func TestSendConcurrentWithStream(t *testing.T) {
 }
 
 func cdcLSN(i int) cdc.LSN { return cdc.LSN(0x1000 + i*0x100) }
+
+// TestSendCompositeKeyOrder: a manual send of a row with a composite key,
+// given in any order and before the stream announced the table, has the
+// order key the stream gives the same row (the table's key order), so it
+// queues behind that row's events.
+func TestSendCompositeKeyOrder(t *testing.T) {
+	t.Parallel()
+	lines := &cdc.Relation{ID: 9, Schema: "public", Name: "lines", ReplicaIdentity: 'd', Columns: []cdc.Column{
+		{Name: "order_id", TypeOID: 20, Key: true}, {Name: "line", TypeOID: 23, Key: true}, {Name: "qty", TypeOID: 23}}}
+	rows := &fakeRows{
+		ReadRowFunc: func(context.Context, string, map[string]any) (map[string]any, bool, error) {
+			return map[string]any{"order_id": int64(456), "line": int64(2), "qty": int64(5)}, true, nil
+		},
+		Order: map[string][]string{"public.lines": {"order_id", "line", "qty"}},
+	}
+	h := newHarness(t, `
+source: {dsn: postgres://localhost/app}
+events: [{name: shipped, table: public.lines}]
+subscribers:
+  - name: wh
+    table: public.lines
+    target_url: https://wh.example.com/in
+    subscriptions: [{event: created}, {event: shipped}]
+`, func(o *Options) { o.Rows = rows; o.Tables = []string{"public.lines"} })
+	if _, err := h.r.Send(context.Background(), "public.lines", map[string]any{"line": json.Number("2"), "order_id": json.Number("456")}, "shipped", nil); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	h.tx(t, 0x100, insert(lines, int64(456), int64(2), int64(5)))
+	evs := h.sub.got()
+	if len(evs) != 2 || evs[0].OrderKey == "" || evs[0].OrderKey != evs[1].OrderKey {
+		t.Fatalf("order keys: send %q, stream %q; want equal", evs[0].OrderKey, evs[len(evs)-1].OrderKey)
+	}
+	if !strings.Contains(string(evs[0].Body), `"data":{"order_id":456,"line":2,"qty":5}`) {
+		t.Errorf("send body %s: want the table's column order", evs[0].Body)
+	}
+}

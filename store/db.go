@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"github.com/walhook/walhook/cdc"
 	"github.com/walhook/walhook/config"
 	"github.com/walhook/walhook/router"
 )
@@ -86,6 +87,8 @@ type DB struct {
 	rec    *recorder
 	parked *parkedSet
 	cache  *subCache
+	// rowDec reads application rows by key (ReadRow).
+	rowDec *cdc.RowDecoder
 	// follow guards model and lost. model, once StartFollowing ran, is the
 	// subscription tables as of the stream's position (nil: Lookup reads
 	// the tables); lost is when Apply had to drop it.
@@ -130,7 +133,7 @@ func Open(ctx context.Context, dsn, schema string, o Options) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("open state database: connect: %w", err)
 	}
-	db := &DB{pool: pool, schema: schema, opts: o, log: o.Logger, tableProj: tableProj}
+	db := &DB{pool: pool, schema: schema, opts: o, log: o.Logger, tableProj: tableProj, rowDec: cdc.NewRowDecoder()}
 	db.health = newHealth()
 	db.wakeCh = make(chan struct{}, 1)
 	db.q = renderQueries(db.render)

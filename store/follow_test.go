@@ -210,17 +210,13 @@ COMMIT`,
 	if err != nil {
 		t.Fatalf("SaveFollowCopy: %v", err)
 	}
-	// Left: the newest copy at or before the slot's position and those
-	// after it (the slot's position moves on only as far as the server
-	// lets pg_replication_slot_advance take it).
-	if n := scalar[int](t, db, `SELECT count(*) FROM {{schema}}.follow_state WHERE slot_name = $1`, opts.Slot); n >= 5 {
-		t.Errorf("follow_state holds %d copies; none was pruned", n)
-	}
-	stale := scalar[int](t, db, `SELECT count(*) FROM {{schema}}.follow_state WHERE slot_name = $1 AND lsn < (
-    SELECT max(lsn) FROM {{schema}}.follow_state WHERE slot_name = $1 AND lsn <= (
-        SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1))`, opts.Slot)
-	if stale != 0 {
-		t.Errorf("%d copies older than the newest at the slot's position are kept", stale)
+	// Left: at most one copy at or before the slot's confirmed position
+	// (the newest), and those after it. How far the position moved is up
+	// to the server (pg_replication_slot_advance), so only that is fixed.
+	kept := scalar[int](t, db, `SELECT count(*) FROM {{schema}}.follow_state WHERE slot_name = $1 AND lsn <= (
+    SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1)`, opts.Slot)
+	if kept > 1 {
+		t.Errorf("%d copies at or before the slot's position are kept; only the newest can ever be used", kept)
 	}
 	if n := scalar[int](t, db, `SELECT count(*) FROM {{schema}}.follow_state WHERE slot_name = $1 AND lsn = $2::pg_lsn`,
 		opts.Slot, last.String()); n != 1 {

@@ -1,16 +1,15 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/walhook/walhook/cdc"
 	"github.com/walhook/walhook/router"
 )
 
@@ -25,6 +24,7 @@ var (
 // than the source; otherwise DB.ReadRow does the same on the state pool.
 type Rows struct {
 	pool *pgxpool.Pool
+	dec  *cdc.RowDecoder
 }
 
 // OpenRows connects to the application's database (a small pool). Close
@@ -39,48 +39,71 @@ func OpenRows(ctx context.Context, dsn string) (*Rows, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open source database for row reads: %w", err)
 	}
-	return &Rows{pool: pool}, nil
+	return &Rows{pool: pool, dec: cdc.NewRowDecoder()}, nil
 }
 
 // Close closes the pool.
 func (r *Rows) Close() { r.pool.Close() }
 
 // ReadRow implements router.RowReader on the source database.
-func (r *Rows) ReadRow(ctx context.Context, table string, key map[string]any) (map[string]any, bool, error) {
-	return readRow(ctx, r.pool, table, key)
+func (r *Rows) ReadRow(ctx context.Context, table string, key map[string]any) (*cdc.Relation, cdc.Row, bool, error) {
+	return readRow(ctx, r.pool, r.dec, table, key)
 }
 
 // ReadRow implements router.RowReader on the state database, for the usual
 // case where it is the application's database too.
-func (db *DB) ReadRow(ctx context.Context, table string, key map[string]any) (map[string]any, bool, error) {
-	return readRow(ctx, db.pool, table, key)
+func (db *DB) ReadRow(ctx context.Context, table string, key map[string]any) (*cdc.Relation, cdc.Row, bool, error) {
+	return readRow(ctx, db.pool, db.rowDec, table, key)
 }
 
+// sessionSQL gives a read-only transaction the stream's session settings
+// (cdc.SessionSettings), so that dates, intervals and bytea read the same.
+var sessionSQL = func() string {
+	names := make([]string, 0, len(cdc.SessionSettings))
+	for k := range cdc.SessionSettings {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	sets := make([]string, len(names))
+	for i, k := range names {
+		sets[i] = fmt.Sprintf("set_config('%s', '%s', true)", k, cdc.SessionSettings[k])
+	}
+	return "SELECT " + strings.Join(sets, ", ")
+}()
+
 // readRow reads the row of table (schema-qualified) whose key columns equal
-// key. The key's JSON values are converted to the columns' types by
-// jsonb_populate_record, so {"id": 456} and {"id": "456"} both match an
-// integer id and the lookup can use the primary key index. The row is
-// row_to_json decoded with UseNumber. found is false when no row matches.
-func readRow(ctx context.Context, pool *pgxpool.Pool, table string, key map[string]any) (map[string]any, bool, error) {
+// key, as the stream would have delivered it (cdc.RowDecoder: the table's
+// columns in order, typed values). The key's JSON values are converted to
+// the columns' types by jsonb_populate_record, so {"id": 456} and
+// {"id": "456"} both match an integer id and the lookup can use the
+// primary key index. found is false when no row matches.
+func readRow(ctx context.Context, pool *pgxpool.Pool, dec *cdc.RowDecoder, table string, key map[string]any) (*cdc.Relation, cdc.Row, bool, error) {
 	sql, arg, err := readRowSQL(table, key)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
-	var raw []byte
-	err = pool.QueryRow(ctx, sql, arg).Scan(&raw)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, false, nil
+	schema, name, _ := strings.Cut(table, ".")
+	isKey := make(map[string]bool, len(key))
+	for k := range key {
+		isKey[k] = true
 	}
+	var (
+		rel   *cdc.Relation
+		row   cdc.Row
+		found bool
+	)
+	err = pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, sessionSQL); err != nil {
+			return err
+		}
+		var err error
+		rel, row, found, err = dec.Read(ctx, tx, schema, name, isKey, sql, arg)
+		return err
+	})
 	if err != nil {
-		return nil, false, fmt.Errorf("read row of %s by key %s: %w", table, arg, err)
+		return nil, nil, false, fmt.Errorf("read row of %s by key %s: %w", table, arg, err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var row map[string]any
-	if err := dec.Decode(&row); err != nil {
-		return nil, false, fmt.Errorf("read row of %s: decode: %w", table, err)
-	}
-	return row, true, nil
+	return rel, row, found, nil
 }
 
 func readRowSQL(table string, key map[string]any) (string, []byte, error) {
@@ -107,7 +130,7 @@ func readRowSQL(table string, key map[string]any) (string, []byte, error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("read row of %s: encode key: %w", table, err)
 	}
-	sql := fmt.Sprintf(`SELECT row_to_json(t)::text FROM %s t WHERE (%s) = (SELECT %s FROM jsonb_populate_record(NULL::%s, $1::jsonb) r) LIMIT 1`,
+	sql := fmt.Sprintf(`SELECT t.* FROM %s t WHERE (%s) = (SELECT %s FROM jsonb_populate_record(NULL::%s, $1::jsonb) r) LIMIT 1`,
 		rel, strings.Join(left, ", "), strings.Join(right, ", "), rel)
 	return sql, arg, nil
 }

@@ -148,7 +148,7 @@ func (a *adminAdapter) Send(ctx context.Context, table string, key any, event st
 	}
 	var n int
 	err = a.withRows(ctx, func(rows router.RowReader) error {
-		if _, found, err := rows.ReadRow(ctx, table, k); err != nil {
+		if _, _, found, err := rows.ReadRow(ctx, table, k); err != nil {
 			return err
 		} else if !found {
 			b, _ := json.Marshal(k)
