@@ -10,8 +10,9 @@ import (
 // Releaser is implemented by a Holder that releases held events when told
 // to. The router calls ReleaseHeld at the exact point of the stream where the
 // pause ends (after handing over what it still held), so events of the
-// window that the stream reached late are never stranded. A Holder that
-// does not implement it must release held events itself.
+// window that the stream reached late are never stranded; ReleaseHeld
+// must first wait for events handed over but not yet held (see Holder).
+// A Holder that does not implement it must release held events itself.
 type Releaser interface {
 	ReleaseHeld(ctx context.Context) (int64, error)
 }

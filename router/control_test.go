@@ -74,9 +74,12 @@ func TestPauseHold(t *testing.T) {
 	if len(held) != 2 || sealWas != 2 {
 		t.Fatalf("held %d events (%d before seal), want 2 before the seal", len(held), sealWas)
 	}
+	if x := rt.txns[0]; x.adds != 2 || x.done != 0 {
+		t.Errorf("transaction counts %d adds, %d done; want 2 held events unsettled until the Holder settles them", x.adds, x.done)
+	}
 	for _, p := range held {
-		if p.NextAttempt.Year() < 9999 || p.Event.Settle != nil || p.Event.Body == nil {
-			t.Errorf("held event %+v: want far NextAttempt, no Settle, a body", p)
+		if p.NextAttempt.Year() < 9999 || p.Event.Settle == nil || p.Event.Body == nil {
+			t.Errorf("held event %+v: want far NextAttempt, a Settle (the Holder settles it), a body", p)
 		}
 	}
 	h.tx(t, 0x200, insert(users, int64(2), "b", "b@x", nil), setPause(false, "hold"), insert(users, int64(3), "c", "c@x", nil))

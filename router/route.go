@@ -233,7 +233,11 @@ func (r *Router) submit(ctx context.Context, ev *deliver.Event) error {
 
 // hold queues ev for the Holder; the queue is handed over when full, when
 // the pause ends and at Commit, always before the transaction is sealed.
+// Like a submitted event, ev counts in its transaction until the Holder
+// settles it.
 func (r *Router) hold(ctx context.Context, ev *deliver.Event) error {
+	r.tx.txn.Add()
+	ev.Settle = r.tx.settle
 	r.tx.heldEvents = append(r.tx.heldEvents, deliver.Parked{Event: ev, NextAttempt: holdUntil})
 	r.m.held.Inc()
 	r.tx.held++

@@ -40,11 +40,14 @@ type Txn interface {
 }
 
 // Holder durably parks events produced while walhook is paused in hold
-// mode (store implements it). Held events have NextAttempt far in the
-// future and must not be tried until walhook resumes, when the store
-// releases them. Once Hold returns nil the events count as settled; an
-// event may be held twice with the same ID when its transaction is routed
-// again after a reconnect, so Hold should ignore known IDs.
+// mode (deliver.Dispatcher implements it, over the store). Held events
+// have NextAttempt far in the future and must not be tried until walhook
+// resumes, when they are released. Hold calls each event's Settle once the
+// event is durably held: before it returns, or later when it first lets
+// the row's earlier events still in flight be delivered or parked (per-row
+// order); it returns an error when it could not take them. An event may be
+// held twice with the same ID when its transaction is routed again after
+// a reconnect, so Hold should ignore known IDs.
 type Holder interface {
 	Hold(ctx context.Context, events []deliver.Parked) error
 }
