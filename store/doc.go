@@ -11,9 +11,10 @@
 // implements router.Follower (Lookup, Invalidate, and, once StartFollowing
 // ran, Apply, Commit and Discard: lookups then answer from a copy of the
 // subscription tables as of the stream's position, saved in follow_state
-// at every commit that changed it), router.Holder (Hold),
+// at every commit that changed it),
 // router.RowReader (ReadRow), deliver.Recorder (Record) and
-// deliver.RetryQueue (Park, HasParked). Its long-running parts are blocking
+// deliver.HoldQueue (Park, HasParked, Hold, ReleaseHeld: the dispatcher
+// holds events through it for the router). Its long-running parts are blocking
 // Run methods owned by the caller, each returning nil when its ctx ends:
 // RunRecorder (delivery log and counters; Record pushes back when its
 // buffer is full, nothing is dropped), RunRetries (the retry worker, which

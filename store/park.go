@@ -9,7 +9,7 @@ import (
 	"github.com/walhook/walhook/deliver"
 )
 
-var _ deliver.RetryQueue = (*DB)(nil)
+var _ deliver.HoldQueue = (*DB)(nil)
 
 // parkSQL inserts events into the retry queue in the order given, each
 // with the next value of retry_queue_seq, so that rows of one
@@ -71,7 +71,9 @@ func (db *DB) Park(ctx context.Context, events []deliver.Parked) error {
 
 // Hold durably queues events produced while walhook is paused in hold mode,
 // as 'held': they are not tried until ReleaseHeld. Like Park it is
-// idempotent per event id and subscription.
+// idempotent per event id and subscription. Once it returns nil the
+// events count as settled (deliver.HoldQueue: the dispatcher, which holds
+// a row's events behind its earlier ones, calls their Settle).
 func (db *DB) Hold(ctx context.Context, events []deliver.Parked) error {
 	if err := db.insertParked(ctx, events, "held"); err != nil {
 		return fmt.Errorf("hold %d events: %w", len(events), err)

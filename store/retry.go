@@ -37,7 +37,24 @@ type RetryOptions struct {
 	// table and held rows are released when walhook is not paused
 	// (default 10s).
 	Refresh time.Duration
+	// Gate, when set, admits each request (deliver.Dispatcher.Enter): an
+	// endpoint in probe mode gets one request at a time, shared with the
+	// dispatcher's own, and once a request to an endpoint failed in a
+	// round, the round's other rows of that endpoint are put back
+	// untried, due after its retry delay (so a hanging endpoint costs a
+	// round one Timeout, not one per row).
+	Gate Gate
 }
+
+// Gate admits requests to an endpoint URL (deliver.Dispatcher.Enter).
+// Enter returns ctx's error when ctx ends first; leave must be called once,
+// after the attempt was recorded, with its first event's outcome (nil when
+// no request was made).
+type Gate interface {
+	Enter(ctx context.Context, ep *deliver.Endpoint) (leave func(*deliver.Attempt), err error)
+}
+
+var _ Gate = (*deliver.Dispatcher)(nil)
 
 func (o RetryOptions) withDefaults() RetryOptions {
 	if o.Poll <= 0 {
@@ -123,6 +140,11 @@ type claimed struct {
 	event      deliver.Event
 	attempts   int
 	commitTime *time.Time
+	// Why a row got no attempt: its subscriber is suspended (put back to
+	// wait as 'disabled'), or its endpoint failed earlier in the round
+	// (put back, due at deferTo).
+	suspended bool
+	deferTo   time.Time
 }
 
 // RunRetries works the retry queue until ctx is cancelled, then finishes
@@ -286,42 +308,123 @@ func (db *DB) currentEndpoints(ctx context.Context, rows []*claimed) (map[int64]
 }
 
 // post sends the rows grouped by subscription in requests of at most the
-// endpoint's batch size, o.Concurrency at once. Requests run under rctx
-// (the round's deadline); once stop is cancelled (shutdown) no new request
-// starts, and those in flight finish. A row whose request did not start
-// gets no attempt (nil) and is unlocked.
+// endpoint's batch size, o.Concurrency at once, each admitted by o.Gate
+// when set. Requests run under rctx (the round's deadline); once stop is
+// cancelled (shutdown) no new request starts, and those in flight finish.
+// Right before each request (after the gate and the concurrency slot) it
+// checks that the subscriber is not auto-disabled: the rows of one that
+// is get no attempt and are put back as 'disabled'. Each attempt is
+// recorded as soon as it is made, before the gate admits the next request
+// to its endpoint, so that an auto-disable it triggers stops that request.
+// A row whose request did not start gets no attempt (nil) and is
+// unlocked.
 func (db *DB) post(stop, rctx context.Context, s Sender, o RetryOptions, rows []*claimed, eps map[int64]*deliver.Endpoint) map[*claimed]*deliver.Attempt {
-	var mu sync.Mutex
-	out := make(map[*claimed]*deliver.Attempt, len(rows))
-	sem := make(chan struct{}, o.Concurrency)
+	p := &poster{db: db, s: s, gate: o.Gate, stop: stop, rctx: rctx, sem: make(chan struct{}, o.Concurrency),
+		out: make(map[*claimed]*deliver.Attempt, len(rows)), failed: map[string]time.Duration{}}
 	var wg sync.WaitGroup
 	for _, chunk := range chunks(rows, eps) {
-		select {
-		case sem <- struct{}{}:
-		case <-stop.Done():
-		case <-rctx.Done():
-		}
-		if stop.Err() != nil || rctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			evs := make([]*deliver.Event, len(chunk))
-			for i, c := range chunk {
-				evs[i] = &c.event
-			}
-			atts := s.Send(rctx, evs)
-			mu.Lock()
-			for i := range min(len(atts), len(chunk)) {
-				a := atts[i]
-				out[chunk[i]] = &a
-			}
-			mu.Unlock()
-		}()
+		wg.Go(func() { p.post(chunk) })
 	}
 	wg.Wait()
-	return out
+	return p.out
+}
+
+// poster is one round's posting state.
+type poster struct {
+	db         *DB
+	s          Sender
+	gate       Gate
+	stop, rctx context.Context
+	sem        chan struct{}
+
+	mu     sync.Mutex
+	out    map[*claimed]*deliver.Attempt
+	failed map[string]time.Duration // endpoint URL → delay, once a request to it failed
+}
+
+// post makes one request for chunk (rows of one subscription), or none.
+func (p *poster) post(chunk []*claimed) {
+	ep := chunk[0].event.Endpoint
+	leave := func(*deliver.Attempt) {}
+	if p.gate != nil {
+		l, err := p.gate.Enter(p.rctx, ep)
+		if err != nil {
+			return
+		}
+		leave = l
+	}
+	var made *deliver.Attempt
+	defer func() { leave(made) }()
+	select {
+	case p.sem <- struct{}{}:
+	case <-p.stop.Done():
+		return
+	case <-p.rctx.Done():
+		return
+	}
+	defer func() { <-p.sem }()
+	if p.stop.Err() != nil || p.rctx.Err() != nil || p.skip(chunk) {
+		return
+	}
+	evs := make([]*deliver.Event, len(chunk))
+	for i, c := range chunk {
+		evs[i] = &c.event
+	}
+	atts := p.s.Send(p.rctx, evs)
+	n := min(len(atts), len(chunk))
+	for i := range n {
+		atts[i].Number = chunk[i].attempts + 1
+		p.db.Record(atts[i])
+	}
+	p.mu.Lock()
+	for i := range n {
+		p.out[chunk[i]] = &atts[i]
+	}
+	p.mu.Unlock()
+	if n > 0 {
+		made = &atts[0]
+		p.noteFailure(ep, atts[0])
+	}
+}
+
+// skip reports whether chunk must not be posted, and marks its rows: the
+// subscriber is auto-disabled, or a request to the endpoint failed earlier
+// in this round (with a Gate).
+func (p *poster) skip(chunk []*claimed) bool {
+	ep := chunk[0].event.Endpoint
+	if p.db.health.isSuspended(ep.SubscriptionID) {
+		for _, c := range chunk {
+			c.suspended = true
+		}
+		return true
+	}
+	p.mu.Lock()
+	delay, failed := p.failed[ep.URL]
+	p.mu.Unlock()
+	if !failed {
+		return false
+	}
+	due := time.Now().Add(delay)
+	for _, c := range chunk {
+		c.deferTo = due
+	}
+	return true
+}
+
+// noteFailure remembers, with a Gate, that a request to ep failed: the
+// round's other rows of its URL wait for its retry delay (or the
+// Retry-After asked for, when longer).
+func (p *poster) noteFailure(ep *deliver.Endpoint, a deliver.Attempt) {
+	if p.gate == nil || a.Success() || a.Permanent {
+		return
+	}
+	d := deliver.RetryInterval(ep, 1)
+	if a.RetryAfter > d {
+		d = min(a.RetryAfter, maxRetryWait)
+	}
+	p.mu.Lock()
+	p.failed[ep.URL] = d
+	p.mu.Unlock()
 }
 
 // chunks groups rows by subscription into requests of at most batch size.
@@ -351,8 +454,9 @@ func chunks(rows []*claimed, eps map[int64]*deliver.Endpoint) [][]*claimed {
 	return out
 }
 
-// settle records each attempt and updates its row: deleted on success,
-// rescheduled or failed otherwise, unlocked when it got no attempt.
+// settle updates each row after its attempt (recorded by post): deleted
+// on success, rescheduled or failed otherwise; a row that got no attempt
+// is put back as 'disabled' (suspended), due later (deferred) or unlocked.
 func (db *DB) settle(ctx context.Context, rows []*claimed, results map[*claimed]*deliver.Attempt) error {
 	b := &pgx.Batch{}
 	var done []*claimed // rows that no longer block their key
@@ -360,11 +464,9 @@ func (db *DB) settle(ctx context.Context, rows []*claimed, results map[*claimed]
 		a := results[r]
 		if a == nil {
 			db.retry.unattempted.Add(1)
-			b.Queue(db.q.unlock, []int64{r.id}, db.opts.WorkerID)
+			db.putBack(b, r)
 			continue
 		}
-		a.Number = r.attempts + 1
-		db.Record(*a)
 		if a.Success() {
 			db.retry.delivered.Add(1)
 			b.Queue(db.q.deleteRow, r.id, db.opts.WorkerID)
@@ -384,6 +486,18 @@ func (db *DB) settle(ctx context.Context, rows []*claimed, results map[*claimed]
 		return fmt.Errorf("settle retry rows: %w", err)
 	}
 	return db.forgetDelivered(ctx, done)
+}
+
+// putBack queues the update of a row that got no attempt.
+func (db *DB) putBack(b *pgx.Batch, r *claimed) {
+	switch {
+	case r.suspended:
+		b.Queue(db.render(disableRowSQL), r.id, db.opts.WorkerID, time.Now().Add(time.Second))
+	case !r.deferTo.IsZero():
+		b.Queue(db.render(deferRowSQL), r.id, db.opts.WorkerID, r.deferTo)
+	default:
+		b.Queue(db.q.unlock, []int64{r.id}, db.opts.WorkerID)
+	}
 }
 
 // schedule decides what happens to a row after a failed attempt.
@@ -461,6 +575,19 @@ WHERE id = ANY($1) AND locked_by = $2`
 	rescheduleSQL = `UPDATE {{schema}}.retry_queue SET
     attempts = attempts + 1, status = CASE WHEN status = 'pending' THEN $3 ELSE status END,
     next_attempt_at = $4, last_error = $5, last_status = $6,
+    locked_by = NULL, locked_until = NULL, updated_at = now()
+WHERE id = $1 AND locked_by = $2`
+	// disableRowSQL puts back a row of an auto-disabled subscriber as
+	// 'disabled'. While the tables do not say so yet (the recorder writes
+	// the disable at once, and moves the subscriber's pending rows to
+	// 'disabled' then) it stays pending, due a little later ($3).
+	disableRowSQL = `UPDATE {{schema}}.retry_queue q SET
+    status = CASE WHEN q.status = 'pending' AND NOT sb.is_active THEN 'disabled' ELSE q.status END,
+    next_attempt_at = CASE WHEN sb.is_active THEN greatest(q.next_attempt_at, $3) ELSE q.next_attempt_at END,
+    locked_by = NULL, locked_until = NULL, updated_at = now()
+FROM {{schema}}.subscribers sb
+WHERE q.id = $1 AND q.locked_by = $2 AND sb.id = q.subscriber_id`
+	deferRowSQL = `UPDATE {{schema}}.retry_queue SET next_attempt_at = $3,
     locked_by = NULL, locked_until = NULL, updated_at = now()
 WHERE id = $1 AND locked_by = $2`
 	stillParkedSQL = `SELECT DISTINCT q.subscription_id, q.order_key FROM {{schema}}.retry_queue q

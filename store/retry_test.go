@@ -507,3 +507,47 @@ func TestTwoWorkersKeepRowOrder(t *testing.T) {
 		t.Fatalf("rows delivered = %d, want %d", len(last), keys)
 	}
 }
+
+// TestRetryWorkerStopsExactlyAtAutoDisable: through a Gate (the
+// dispatcher's probe mode), a failing endpoint gets one request at a
+// time, so with auto_disable_after_failures 3 it receives exactly 3; the
+// rows claimed with them are put back as 'disabled', never posted.
+func TestRetryWorkerStopsExactlyAtAutoDisable(t *testing.T) {
+	t.Parallel()
+	db, _ := openDB(t, Options{})
+	rcv, srv := newReceiver(t, func(string, int) int { return http.StatusInternalServerError })
+	rcv.delay = 2 * time.Millisecond
+	subr, sub := retrySubscriber(t, db, "fragile", srv.URL, 100)
+	exec(t, db, `UPDATE {{schema}}.subscribers SET auto_disable_after_failures = 3 WHERE id = $1`, subr)
+	var evs []*deliver.Event
+	for i := range 10 {
+		evs = append(evs, eventFor(subr, sub, fmt.Sprint("e", i), fmt.Sprint("row", i)))
+	}
+	park(t, db, evs...)
+	gate, err := deliver.NewDispatcher(deliver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	recDone := make(chan error, 1)
+	go func() { recDone <- db.RunRecorder(ctx) }()
+	t.Cleanup(func() { cancel(); <-recDone })
+	runRetries(t, db, &httpSender{}, RetryOptions{Poll: time.Millisecond, Concurrency: 8, Gate: gate})
+	eventually(t, "every row disabled", func() bool {
+		return scalar[int](t, db, `SELECT count(*) FROM {{schema}}.retry_queue WHERE status = 'disabled'`) == 10
+	})
+	rounds := db.retryRounds.Load()
+	eventually(t, "more worker rounds", func() bool { return db.retryRounds.Load() >= rounds+5 })
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	posts := 0
+	for _, c := range rcv.posts {
+		posts += c
+	}
+	if posts != 3 {
+		t.Errorf("%d requests reached the endpoint, want exactly 3 (auto_disable_after_failures)", posts)
+	}
+	if active := scalar[bool](t, db, `SELECT is_active FROM {{schema}}.subscribers WHERE id = $1`, subr); active {
+		t.Error("subscriber still active")
+	}
+}

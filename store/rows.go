@@ -16,7 +16,6 @@ import (
 var (
 	_ router.RowReader = (*DB)(nil)
 	_ router.RowReader = (*Rows)(nil)
-	_ router.Holder    = (*DB)(nil)
 )
 
 // Rows reads rows of the application's database by key, for custom events
