@@ -304,14 +304,10 @@ func TestPauseHoldAroundConcurrentWrites(t *testing.T) {
 		// Order is per row and subscription: created and updated are two
 		// subscriptions, the two updates one.
 		if v == 3 && !seen[[2]int{id, 2}] {
-			// Known bug, reported for the next issue: when the update
-			// before the pause is still in the dispatcher's memory (queue
-			// full) as the held update is written to the retry queue, the
-			// earlier one is parked later, with a higher seq, and the
-			// release delivers the held one first. Hold must go through
-			// the dispatcher's lanes (behind in-memory events of the row)
-			// instead of straight to the store. Every event still arrives.
-			t.Logf("KNOWN BUG (per-row order across a hold): row %d: update to v3 (in pause window: %v) arrived before the update to v2 (in pause window: %v)", id, inWindow[k], inWindow[[2]int{id, 2}])
+			// The row's update before the pause may still be in the
+			// dispatcher's memory as the next one is held: the held one
+			// must wait behind it, and the release behind both.
+			t.Errorf("per-row order broken across a hold: row %d: update to v3 (in pause window: %v) arrived before the update to v2 (in pause window: %v)", id, inWindow[k], inWindow[[2]int{id, 2}])
 			if !dumped {
 				dumped = true
 				dumpDeliveries(t, dsn, id)

@@ -166,7 +166,8 @@ func (p *pipeline) run(ctx context.Context) error {
 		})
 	}
 	goBG(p.db.RunRecorder)
-	goBG(func(ctx context.Context) error { return p.db.RunRetries(ctx, client, store.RetryOptions{}) })
+	// The retry worker shares the dispatcher's per-endpoint probe mode.
+	goBG(func(ctx context.Context) error { return p.db.RunRetries(ctx, client, store.RetryOptions{Gate: disp}) })
 	goBG(func(ctx context.Context) error { return srv.Serve(ctx, ln) })
 	if p.cfg.Logs.AutoCleanup && p.cfg.Logs.RetentionDays > 0 {
 		retention := time.Duration(p.cfg.Logs.RetentionDays) * 24 * time.Hour

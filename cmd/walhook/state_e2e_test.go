@@ -335,16 +335,14 @@ subscribers:
 	if fail == http.StatusGone {
 		limit = 1
 	}
-	if before > limit {
-		// Known limitation, reported for the next issue: the disable is
-		// decided in memory at the triggering attempt, but requests already
-		// in flight on other lanes, and retry rounds that claimed rows
-		// before the subscriber row was updated (recorder flush, 200ms),
-		// still reach the endpoint. What must hold does (checked below):
-		// nothing is sent once the disable is visible, the events are kept,
-		// re-enabling delivers them.
-		t.Logf("KNOWN LIMITATION: "+"%d requests reached the endpoint before it was disabled, want at most %d (answer %d, auto_disable_after_failures %d): "+
-			"the disable must take effect at the failure that triggers it, not when the delivery-log batch is written", before, limit, fail, after)
+	if before != limit {
+		// The endpoint runs in probe mode until it succeeds (one request
+		// at a time, dispatcher and retry worker alike), each outcome is
+		// recorded before the next request, and the suspension is checked
+		// right before every request: the failure that triggers the
+		// disable is the last request.
+		t.Errorf("%d requests reached the endpoint before it was disabled, want exactly %d (answer %d, auto_disable_after_failures %d)",
+			before, limit, fail, after)
 	}
 
 	// Rows written after the disable: never sent, kept.
