@@ -76,7 +76,21 @@ type Delivery struct {
 type Logs struct {
 	RetentionDays int  // default 30
 	AutoCleanup   bool // default true
+	// Payloads is which attempts keep their request body in the log:
+	// "all" (default, as the reference DeliveryLog) or "failures".
+	Payloads string
+	// Unlogged makes the delivery log an UNLOGGED table: no WAL, so far
+	// cheaper writes that the source's walsender never decodes, but the
+	// log is emptied by a PostgreSQL crash and absent on replicas
+	// (default false).
+	Unlogged bool
 }
+
+// Values of Logs.Payloads.
+const (
+	LogPayloadsAll      = "all"
+	LogPayloadsFailures = "failures"
+)
 
 // Cache configures the subscription cache.
 type Cache struct {

@@ -340,6 +340,16 @@ func TestParseRefusesBadConfig(t *testing.T) {
 			want: `walhook.yaml:2: log.level: "verbose" is not allowed here; write one of debug, info, warn or error`,
 		},
 		{
+			name: "bad log payloads",
+			src:  "logs:\n  payloads: failure\n",
+			want: `walhook.yaml:2: logs.payloads: "failure" is not allowed here (did you mean failures?); write one of all or failures`,
+		},
+		{
+			name: "unlogged not a boolean",
+			src:  "logs:\n  unlogged: maybe\n",
+			want: `walhook.yaml:2: logs.unlogged: want true or false, got "maybe"`,
+		},
+		{
 			name: "unknown log component",
 			src:  "log:\n  components: {delivr: debug}\n",
 			want: "walhook.yaml:2: log.components.delivr: unknown component (did you mean deliver?); use one of cdc, router, deliver, store or admin",

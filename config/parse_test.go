@@ -39,7 +39,7 @@ func TestParseDesignExample(t *testing.T) {
 		State:    config.State{DSN: "postgres://walhook:pw@db:5432/app", Schema: "walhook"},
 		Defaults: config.Defaults{MaxRetries: 3, RetryDelay: time.Minute, Timeout: 30 * time.Second, AutoDisableAfterFailures: 10},
 		Delivery: config.Delivery{MaxBatchSize: 50, Concurrency: 64, AllowNetworks: []string{}, PerEndpointConcurrency: 16, MaxResponseBytes: 65536},
-		Logs:     config.Logs{RetentionDays: 30, AutoCleanup: true},
+		Logs:     config.Logs{RetentionDays: 30, AutoCleanup: true, Payloads: "all"},
 		Cache:    config.Cache{TTL: 300 * time.Second},
 		Admin:    config.Admin{Listen: "127.0.0.1:8089"},
 		Log:      config.Log{Level: "info", Format: "json"},
@@ -106,7 +106,7 @@ subscribers:
 	if !reflect.DeepEqual(c.Delivery, wantDelivery) {
 		t.Errorf("Delivery = %+v, want %+v", c.Delivery, wantDelivery)
 	}
-	if c.Logs != (config.Logs{RetentionDays: 30, AutoCleanup: true}) || c.Cache.TTL != 5*time.Minute || c.Admin.Listen != "127.0.0.1:8089" {
+	if c.Logs != (config.Logs{RetentionDays: 30, AutoCleanup: true, Payloads: "all"}) || c.Cache.TTL != 5*time.Minute || c.Admin.Listen != "127.0.0.1:8089" {
 		t.Errorf("Logs %+v Cache %+v Admin %+v", c.Logs, c.Cache, c.Admin)
 	}
 	a, b := c.Subscribers[0], c.Subscribers[1]
@@ -118,6 +118,15 @@ subscribers:
 	}
 	if b.MaxRetries != 0 || b.RetryDelay != 0 || b.IsActive || b.BatchSize != 50 || !b.Unordered || b.Subscriptions[0].IsActive {
 		t.Errorf("b's own settings lost: %+v", b)
+	}
+}
+
+func TestParseLogsStorageOptions(t *testing.T) {
+	t.Parallel()
+	c := mustParse(t, "logs:\n  payloads: failures\n  unlogged: true\n", baseEnv())
+	want := config.Logs{RetentionDays: 30, AutoCleanup: true, Payloads: config.LogPayloadsFailures, Unlogged: true}
+	if c.Logs != want {
+		t.Errorf("Logs = %+v, want %+v", c.Logs, want)
 	}
 }
 

@@ -47,7 +47,7 @@ func setDefaults(c *Config) {
 		PerEndpointConcurrency: 16,
 		MaxResponseBytes:       64 << 10,
 	}
-	c.Logs = Logs{RetentionDays: 30, AutoCleanup: true}
+	c.Logs = Logs{RetentionDays: 30, AutoCleanup: true, Payloads: LogPayloadsAll}
 	c.Cache = Cache{TTL: 300 * time.Second}
 	c.Admin = Admin{Listen: "127.0.0.1:8089"}
 	c.Log = Log{Level: "info", Format: "json"}
@@ -139,6 +139,8 @@ func (d *decoder) logs(n *yaml.Node, path string, s *Logs) {
 	d.fields(n, path, handlers{
 		"retention_days": func(v *yaml.Node, k string) { d.integer(v, k, 0, &s.RetentionDays) },
 		"auto_cleanup":   func(v *yaml.Node, k string) { d.boolean(v, k, &s.AutoCleanup) },
+		"payloads":       func(v *yaml.Node, k string) { d.oneOf(v, k, logPayloads, &s.Payloads) },
+		"unlogged":       func(v *yaml.Node, k string) { d.boolean(v, k, &s.Unlogged) },
 	})
 }
 
@@ -190,6 +192,7 @@ func loopback(listen string) bool {
 }
 
 var (
+	logPayloads   = []string{LogPayloadsAll, LogPayloadsFailures}
 	logLevels     = []string{"debug", "info", "warn", "error"}
 	logFormats    = []string{"json", "console"}
 	logComponents = []string{"cdc", "router", "deliver", "store", "admin"}

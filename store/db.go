@@ -33,6 +33,12 @@ type Options struct {
 	// DisableDeliveryLog turns delivery-log rows off; counters and
 	// auto-disable still work.
 	DisableDeliveryLog bool
+	// LogFailedPayloadsOnly leaves request_payload NULL in the log rows of
+	// successful attempts (logs.payloads: failures).
+	LogFailedPayloadsOnly bool
+	// UnloggedDeliveryLog makes RunRecorder switch delivery_log to an
+	// UNLOGGED table (logs.unlogged), and back to logged when false.
+	UnloggedDeliveryLog bool
 	// RecorderBuffer is how many attempts may wait to be written before
 	// Record blocks (default 65536).
 	RecorderBuffer int

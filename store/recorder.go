@@ -74,8 +74,10 @@ func (db *DB) Record(a deliver.Attempt) {
 // is retried with backoff until it succeeds, so nothing queued is dropped
 // while the database recovers. When ctx is cancelled it stops taking
 // attempts, writes everything queued and returns nil; from then on Record
-// writes each attempt itself. Run it once per DB.
+// writes each attempt itself. First it makes the delivery log UNLOGGED or
+// logged as Options.UnloggedDeliveryLog says. Run it once per DB.
 func (db *DB) RunRecorder(ctx context.Context) error {
+	db.applyLogPersistence(ctx, 5*time.Second)
 	r := db.rec
 	tick := time.NewTicker(db.opts.FlushInterval)
 	defer tick.Stop()
@@ -346,56 +348,6 @@ RETURNING sb.id`), ids, reasons)
 		return nil, fmt.Errorf("auto-disable subscribers: %w", err)
 	}
 	return out, nil
-}
-
-var logColumns = []string{
-	"subscription_id", "subscriber_id", "event_id", "event_name", "table_name",
-	"attempt_number", "request_payload", "response_status", "response_body",
-	"delivery_duration_ms", "error_message", "created_at",
-}
-
-func (db *DB) copyLog(ctx context.Context, tx pgx.Tx, batch []deliver.Attempt) error {
-	maxBody := db.opts.MaxLoggedBody
-	i := 0
-	src := pgx.CopyFromFunc(func() ([]any, error) {
-		for i < len(batch) && batch[i].Event == nil {
-			i++
-		}
-		if i == len(batch) {
-			return nil, nil
-		}
-		a := &batch[i]
-		i++
-		return logRow(a, maxBody), nil
-	})
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{db.schema, "delivery_log"}, logColumns, src); err != nil {
-		return fmt.Errorf("copy delivery log rows: %w", err)
-	}
-	return nil
-}
-
-func logRow(a *deliver.Attempt, maxBody int) []any {
-	e := a.Event
-	var subID, subrID, status any
-	if ep := e.Endpoint; ep != nil && ep.SubscriptionID != 0 {
-		subID, subrID = ep.SubscriptionID, ep.SubscriberID
-	}
-	if a.Status != 0 {
-		status = int32(a.Status)
-	}
-	var errMsg any
-	if a.Error != "" {
-		errMsg = cleanText(a.Error, 4096)
-	}
-	at := a.At
-	if at.IsZero() {
-		at = time.Now()
-	}
-	return []any{
-		subID, subrID, e.ID, e.Name, e.Table, int32(a.Number),
-		cleanText(string(e.Body), 0), status, cleanText(a.ResponseBody, maxBody),
-		durationMS(a.Duration), errMsg, at,
-	}
 }
 
 // durationMS rounds d up to whole milliseconds, so that an attempt that

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -295,5 +296,84 @@ func TestRecordDisablesAtTheTriggeringAttempt(t *testing.T) {
 				t.Error("still suspended after re-enabling")
 			}
 		})
+	}
+}
+
+// The binary COPY keeps every value as the attempt had it: ids, NULLs,
+// the exact body, times to the microsecond; bodies that are not valid
+// text are cleaned like response bodies.
+func TestDeliveryLogRowValues(t *testing.T) {
+	t.Parallel()
+	db, _ := openDB(t, Options{})
+	subr, subs := addSubscriber(t, db, "crm", "public.users", "https://x.example.com/", "created")
+	at := time.Date(2026, 11, 29, 3, 0, 0, 123456789, time.UTC)
+	ok := attempt(eventFor(subr, subs[0], "évt-1", "k"), 200)
+	ok.At, ok.Duration = at, 1500*time.Microsecond
+	ok.Event.Body = []byte(`{"name":"Zoë","n":[1,2]}`)
+	dirty := attempt(eventFor(subr, subs[0], "e2", "k"), 500)
+	dirty.Event.Body = []byte("a\x00b\xffc")
+	orphan := attempt(&deliver.Event{ID: "e3", Name: "created", Table: "public.users", Body: []byte(`{}`)}, 0)
+	orphan.Number, orphan.Error = 0, "cannot project row"
+	write(t, db, ok, dirty, orphan)
+
+	got := scalar[string](t, db, `SELECT string_agg(concat_ws('|', coalesce(subscription_id::text, '-'), coalesce(subscriber_id::text, '-'),
+    event_id, event_name, table_name, attempt_number, coalesce(request_payload, '-'), coalesce(response_status::text, '-'),
+    delivery_duration_ms, coalesce(error_message, '-'), to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')), E'\n' ORDER BY id)
+FROM {{schema}}.delivery_log`)
+	want := strings.Join([]string{
+		fmt.Sprintf(`%d|%d|évt-1|created|public.users|1|{"name":"Zoë","n":[1,2]}|200|2|-|2026-11-29 03:00:00.123456`, subs[0], subr),
+		fmt.Sprintf("%d|%d|e2|created|public.users|1|ab\uFFFDc|500|3|HTTP 500|", subs[0], subr),
+		"-|-|e3|created|public.users|0|{}|-|3|cannot project row|",
+	}, "\n")
+	// The last two rows' times are time.Now() at attempt(); compare them
+	// apart.
+	if gotLines, wantLines := strings.Split(got, "\n"), strings.Split(want, "\n"); len(gotLines) != 3 ||
+		gotLines[0] != wantLines[0] || !strings.HasPrefix(gotLines[1], wantLines[1]) || !strings.HasPrefix(gotLines[2], wantLines[2]) {
+		t.Fatalf("delivery_log rows:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestDeliveryLogPayloadsOfFailuresOnly(t *testing.T) {
+	t.Parallel()
+	db, _ := openDB(t, Options{LogFailedPayloadsOnly: true})
+	subr, subs := addSubscriber(t, db, "crm", "public.users", "https://x.example.com/", "created")
+	write(t, db, attempt(eventFor(subr, subs[0], "ok", "k"), 200), attempt(eventFor(subr, subs[0], "bad", "k"), 503))
+	got := scalar[string](t, db, `SELECT string_agg(event_id || '=' || coalesce(request_payload, 'NULL'), ',' ORDER BY id) FROM {{schema}}.delivery_log`)
+	if got != `ok=NULL,bad={"id":"bad"}` {
+		t.Fatalf("payloads = %s, want the failed attempt's only", got)
+	}
+}
+
+// logs.unlogged switches the table to UNLOGGED when the recorder starts,
+// and back to logged when it is turned off again; rows survive both.
+func TestDeliveryLogUnloggedSwitch(t *testing.T) {
+	t.Parallel()
+	db, dsn := openDB(t, Options{UnloggedDeliveryLog: true})
+	persistence := func() string {
+		return scalar[string](t, db, `SELECT relpersistence::text FROM pg_class WHERE oid = 'walhook.delivery_log'::regclass`)
+	}
+	if p := persistence(); p != "p" {
+		t.Fatalf("before the recorder runs: relpersistence = %s, want p", p)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- db.RunRecorder(ctx) }()
+	subr, subs := addSubscriber(t, db, "crm", "public.users", "https://x.example.com/", "created")
+	db.Record(attempt(eventFor(subr, subs[0], "e1", "k"), 200))
+	eventually(t, "the attempt to be written", func() bool { return db.RecorderStats().Written == 1 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if p := persistence(); p != "u" {
+		t.Fatalf("with UnloggedDeliveryLog: relpersistence = %s, want u", p)
+	}
+	logged := openDSN(t, dsn, "walhook", Options{})
+	logged.applyLogPersistence(context.Background(), 5*time.Second)
+	if p := persistence(); p != "p" {
+		t.Fatalf("without UnloggedDeliveryLog: relpersistence = %s, want p", p)
+	}
+	if n := scalar[int](t, db, `SELECT count(*) FROM {{schema}}.delivery_log`); n != 1 {
+		t.Fatalf("delivery_log rows after switching twice = %d, want 1", n)
 	}
 }

@@ -76,7 +76,9 @@ func (p *pipeline) prepareState(ctx context.Context) error {
 		CacheTTL: p.cfg.Cache.TTL,
 		Tables:   p.cfg.Tables,
 
-		DisableDeliveryLog: p.opts.noDeliveryLog,
+		DisableDeliveryLog:    p.opts.noDeliveryLog,
+		LogFailedPayloadsOnly: p.cfg.Logs.Payloads == config.LogPayloadsFailures,
+		UnloggedDeliveryLog:   p.cfg.Logs.Unlogged,
 	})
 	if err != nil {
 		return fmt.Errorf("open state database: %w", err)
