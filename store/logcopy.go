@@ -5,8 +5,9 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
+	"slices"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -30,13 +31,11 @@ var copyHeader = []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
 const pgEpochMicros = 946684800000000
 
 // logEncoder builds the binary COPY stream of delivery-log rows by
-// appending to one buffer: no per-value type lookup, no boxing, and event
+// appending to a buffer: no per-value type lookup, no boxing, and event
 // bodies copied once, straight from the event (pgx.CopyFrom with []any
 // rows cost about 2 µs of walhook's CPU per row, a tenth of it in batch
 // mode).
 type logEncoder struct{ buf []byte }
-
-var logEncoders = sync.Pool{New: func() any { return &logEncoder{} }}
 
 func (e *logEncoder) int8(v int64) {
 	e.buf = binary.BigEndian.AppendUint32(e.buf, 8)
@@ -115,29 +114,66 @@ func (e *logEncoder) row(a *deliver.Attempt, maxBody int, withPayload bool) {
 // tx. With Options.LogFailedPayloadsOnly, successful attempts are logged
 // without request_payload.
 func (db *DB) copyLog(ctx context.Context, tx pgx.Tx, batch []deliver.Attempt) error {
-	e := logEncoders.Get().(*logEncoder)
-	defer logEncoders.Put(e)
-	e.buf = append(e.buf[:0], copyHeader...)
-	n := 0
-	for i := range batch {
-		a := &batch[i]
-		if a.Event == nil {
-			continue
-		}
-		e.row(a, db.opts.MaxLoggedBody, !db.opts.LogFailedPayloadsOnly || !a.Success())
-		n++
-	}
-	if n == 0 {
+	if !slices.ContainsFunc(batch, func(a deliver.Attempt) bool { return a.Event != nil }) {
 		return nil
 	}
-	e.buf = binary.BigEndian.AppendUint16(e.buf, 0xFFFF)
-	if _, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(e.buf), db.copyLogSQL()); err != nil {
+	r := &logRows{batch: batch, maxBody: db.opts.MaxLoggedBody, failedPayloadsOnly: db.opts.LogFailedPayloadsOnly}
+	r.enc.buf = make([]byte, 0, logChunk+4096)
+	if _, err := tx.Conn().PgConn().CopyFrom(ctx, r, db.copyLogSQL()); err != nil {
 		return fmt.Errorf("copy delivery log rows: %w", err)
 	}
-	if cap(e.buf) > 16<<20 {
-		e.buf = nil // do not keep a huge batch's buffer
-	}
 	return nil
+}
+
+// logChunk is about how many bytes of rows logRows encodes at a time:
+// the COPY streams a batch of any size through one small buffer.
+const logChunk = 32 << 10
+
+// logRows is a batch's binary COPY stream, encoded as it is read.
+type logRows struct {
+	batch              []deliver.Attempt
+	maxBody            int
+	failedPayloadsOnly bool
+
+	enc     logEncoder
+	off     int // read position in enc.buf
+	next    int // next attempt to encode
+	started bool
+	done    bool
+}
+
+// Read implements io.Reader.
+func (r *logRows) Read(p []byte) (int, error) {
+	for r.off == len(r.enc.buf) {
+		if r.done {
+			return 0, io.EOF
+		}
+		r.fill()
+	}
+	n := copy(p, r.enc.buf[r.off:])
+	r.off += n
+	return n, nil
+}
+
+// fill encodes the next chunk of rows, with the header first and the
+// trailer last.
+func (r *logRows) fill() {
+	r.enc.buf, r.off = r.enc.buf[:0], 0
+	if !r.started {
+		r.enc.buf = append(r.enc.buf, copyHeader...)
+		r.started = true
+	}
+	for r.next < len(r.batch) && len(r.enc.buf) < logChunk {
+		a := &r.batch[r.next]
+		r.next++
+		if a.Event != nil {
+			r.enc.row(a, r.maxBody, !r.failedPayloadsOnly || !a.Success())
+		}
+	}
+	if r.next == len(r.batch) {
+		r.enc.buf = binary.BigEndian.AppendUint16(r.enc.buf, 0xFFFF)
+		r.done = true
+	}
 }
 
 func (db *DB) copyLogSQL() string {

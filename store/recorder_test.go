@@ -377,3 +377,28 @@ func TestDeliveryLogUnloggedSwitch(t *testing.T) {
 		t.Fatalf("delivery_log rows after switching twice = %d, want 1", n)
 	}
 }
+
+// A batch far larger than one COPY chunk arrives whole, attempts without
+// an event skipped.
+func TestDeliveryLogBatchLargerThanAChunk(t *testing.T) {
+	t.Parallel()
+	db, _ := openDB(t, Options{})
+	subr, subs := addSubscriber(t, db, "crm", "public.users", "https://x.example.com/", "created")
+	body := []byte(`{"pad":"` + strings.Repeat("x", 300) + `"}`)
+	var batch []deliver.Attempt
+	for i := range 3000 {
+		if i%100 == 7 {
+			batch = append(batch, deliver.Attempt{}) // no event: not logged
+			continue
+		}
+		ev := eventFor(subr, subs[0], fmt.Sprint("e", i), "k")
+		ev.Body = body
+		batch = append(batch, attempt(ev, 200))
+	}
+	write(t, db, batch...)
+	want := fmt.Sprintf("%d rows, %d bytes", 2970, 2970*len(body))
+	got := scalar[string](t, db, `SELECT count(*) || ' rows, ' || sum(octet_length(request_payload)) || ' bytes' FROM {{schema}}.delivery_log`)
+	if got != want || 2970*len(body) < 3*logChunk {
+		t.Fatalf("delivery_log holds %s, want %s (over several chunks)", got, want)
+	}
+}
