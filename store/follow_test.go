@@ -242,3 +242,26 @@ func streamFollow(t *testing.T, db *DB, dsn string, opts cdc.SetupOptions, start
 	}
 	return h
 }
+
+// TestSavedCopyKeepsProjectionOrder: a projection keeps its field order
+// through a saved copy (the payload's field order depends on it).
+func TestSavedCopyKeepsProjectionOrder(t *testing.T) {
+	t.Parallel()
+	db, _ := openDB(t, Options{})
+	ctx := context.Background()
+	exec(t, db, `INSERT INTO {{schema}}.subscribers (name, table_name, target_url, projection)
+VALUES ('crm', 'public.users', 'https://a.example.com/', '{"zeta": "id", "alpha": {"const": "x"}, "mid": "email"}')`)
+	at, err := db.SaveFollowCopy(ctx, "order_test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _, err := db.loadSaved(ctx, "order_test", at)
+	if err != nil || m == nil {
+		t.Fatalf("loadSaved = %v, %v", m, err)
+	}
+	for _, s := range m.subscribers {
+		if got := string(s.projection); got != `{"zeta":"id","alpha":{"const":"x"},"mid":"email"}` {
+			t.Errorf("saved projection %s: field order changed", got)
+		}
+	}
+}

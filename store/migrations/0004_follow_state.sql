@@ -9,12 +9,13 @@
 -- effect exactly where it is in the stream. Never published; walhook keeps
 -- the newest rows per slot.
 
+-- json, not jsonb: a projection inside must keep its field order.
 CREATE TABLE {{schema}}.follow_state (
     slot_name     text NOT NULL,
     lsn           pg_lsn NOT NULL,
-    subscribers   jsonb NOT NULL,
-    subscriptions jsonb NOT NULL,
-    control       jsonb NOT NULL,
+    subscribers   json NOT NULL,
+    subscriptions json NOT NULL,
+    control       json NOT NULL,
     saved_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (slot_name, lsn)
 );
