@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/semaphore"
 )
 
 // ErrStopped is returned by Submit once Run has returned or is draining.
@@ -34,6 +35,11 @@ type Options struct {
 	// MaxPending bounds the events held in memory overall, waiting or in
 	// flight (default 65536); Submit blocks when it is reached.
 	MaxPending int
+	// MaxPendingBytes bounds the bodies of those events, in bytes
+	// (default 32 MiB), so that memory stays bounded whatever the size of
+	// the rows; Submit blocks when it is reached. A body larger than the
+	// bound counts as the bound (it is let in alone).
+	MaxPendingBytes int64
 	// MaxWait bounds how long an event may wait in memory before it is
 	// parked in RetryQueue (default 5s). Unused without RetryQueue.
 	MaxWait time.Duration
@@ -87,6 +93,9 @@ func (o Options) withDefaults() Options {
 	def(&o.PerEndpoint, 16)
 	def(&o.QueueSize, 1024)
 	def(&o.MaxPending, 65536)
+	if o.MaxPendingBytes <= 0 {
+		o.MaxPendingBytes = 32 << 20
+	}
 	if o.MaxWait <= 0 {
 		o.MaxWait = 5 * time.Second
 	}
@@ -118,8 +127,9 @@ type Dispatcher struct {
 	held    heldCount // held events waiting in lanes
 	log     zerolog.Logger
 	m       *metrics
-	sem     chan struct{} // requests in flight
-	pending chan struct{} // events in memory
+	sem     chan struct{}       // requests in flight
+	pending chan struct{}       // events in memory
+	bytes   *semaphore.Weighted // their bodies (MaxPendingBytes)
 	queued  atomic.Int64
 
 	started chan struct{} // closed when Run starts
@@ -163,6 +173,7 @@ func NewDispatcher(o Options) (*Dispatcher, error) {
 		log:     o.Logger,
 		sem:     make(chan struct{}, o.Concurrency),
 		pending: make(chan struct{}, o.MaxPending),
+		bytes:   semaphore.NewWeighted(o.MaxPendingBytes),
 		started: make(chan struct{}),
 		stop:    make(chan struct{}),
 		kick:    make(chan struct{}, 1),
@@ -271,6 +282,20 @@ func (d *Dispatcher) Submit(ctx context.Context, ev *Event) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	if err := d.acquire(ctx, ev); err != nil {
+		return err
+	}
+	err := d.enqueue(ctx, ev)
+	if err != nil {
+		d.release(ev)
+	}
+	return err
+}
+
+// acquire takes ev's MaxPending slot and its share of MaxPendingBytes,
+// waiting for them; it returns ctx's error or ErrStopped (and holds
+// nothing) when ctx ends or the dispatcher stops first.
+func (d *Dispatcher) acquire(ctx context.Context, ev *Event) error {
 	select {
 	case d.pending <- struct{}{}:
 	case <-ctx.Done():
@@ -278,11 +303,33 @@ func (d *Dispatcher) Submit(ctx context.Context, ev *Event) error {
 	case <-d.stop:
 		return ErrStopped
 	}
-	err := d.enqueue(ctx, ev)
-	if err != nil {
-		<-d.pending
+	ev.weight = min(max(int64(len(ev.Body)), 1), d.o.MaxPendingBytes)
+	if d.bytes.TryAcquire(ev.weight) {
+		return nil
 	}
-	return err
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-d.stop:
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
+	if err := d.bytes.Acquire(wctx, ev.weight); err != nil {
+		<-d.pending
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return ErrStopped
+	}
+	return nil
+}
+
+// release gives back what acquire took for ev.
+func (d *Dispatcher) release(ev *Event) {
+	d.bytes.Release(ev.weight)
+	<-d.pending
 }
 
 // enqueue puts ev on its endpoint's lane, beyond the bound when the queue
@@ -415,10 +462,10 @@ func (d *Dispatcher) stopping() bool {
 	}
 }
 
-// settle calls ev.Settle and releases its MaxPending slot. Every path
+// settle calls ev.Settle and releases its MaxPending slot and bytes. Every path
 // that settles goes through here, once per event.
 func (d *Dispatcher) settle(ev *Event, how string) {
-	<-d.pending
+	d.release(ev)
 	d.m.settled[how].Inc()
 	if ev.Settle != nil {
 		ev.Settle()

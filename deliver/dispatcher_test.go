@@ -769,3 +769,33 @@ func TestDispatcherWaitsForRoomAtAHealthyEndpoint(t *testing.T) {
 		t.Fatalf("%d events parked, want none: the endpoint was only busy", n)
 	}
 }
+
+// TestDispatcherBoundsPendingBytes: the bodies held in memory are bounded
+// by MaxPendingBytes, whatever the number of events: with a hung endpoint
+// and room for two 1,000-byte bodies, a third Submit waits until one
+// settles; a body larger than the bound is let in alone.
+func TestDispatcherBoundsPendingBytes(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	srv, _ := newServer(t, func(w http.ResponseWriter, r *http.Request) { <-release })
+	d, _ := runDispatcher(t, Options{PerEndpoint: 4, MaxPendingBytes: 2000})
+	settled := newSettleLog()
+	ep := &Endpoint{URL: srv.URL}
+	big := func(id string, n int) *Event {
+		ev := settled.track(eventTo(ep, id, ""))
+		ev.Body = []byte(`"` + strings.Repeat("x", n-2) + `"`)
+		return ev
+	}
+	submit(t, d, big("evt_1", 1000))
+	submit(t, d, big("evt_2", 1000))
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := d.Submit(ctx, big("evt_3", 1000)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Submit beyond MaxPendingBytes = %v, want it to wait until its context ends", err)
+	}
+	close(release) // the two settle, releasing their bytes
+	submit(t, d, big("evt_4", 5000))
+	waitFor(t, "settled", func() bool { return settled.total.Load() == 3 })
+	submit(t, d, big("evt_5", 1000))
+	waitFor(t, "settled", func() bool { return settled.total.Load() == 4 })
+}

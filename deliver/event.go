@@ -59,4 +59,8 @@ type Event struct {
 	// (an event parked at Submit): it must be quick, must not call Submit
 	// and must not take a lock held around Submit.
 	Settle func()
+
+	// weight is what the event holds of Options.MaxPendingBytes while it
+	// is in the dispatcher's memory (set when it enters).
+	weight int64
 }

@@ -47,15 +47,13 @@ func (d *Dispatcher) Hold(ctx context.Context, events []Parked) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	now := d.takePending(ctx, len(events))
-	if now < len(events) {
-		for range now {
-			<-d.pending
+	for i := range events {
+		if err := d.acquire(ctx, events[i].Event); err != nil {
+			for _, p := range events[:i] {
+				d.release(p.Event)
+			}
+			return err
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return ErrStopped
 	}
 	at := make([]Parked, 0, len(events))
 	for _, g := range d.byLane(events) {
@@ -65,8 +63,8 @@ func (d *Dispatcher) Hold(ctx context.Context, events []Parked) error {
 		return nil
 	}
 	if err := d.hq.Hold(ctx, at); err != nil {
-		for range at {
-			<-d.pending
+		for _, p := range at {
+			d.release(p.Event)
 		}
 		return fmt.Errorf("hold %d events: %w", len(at), err)
 	}
@@ -74,21 +72,6 @@ func (d *Dispatcher) Hold(ctx context.Context, events []Parked) error {
 		d.settle(p.Event, settledParked)
 	}
 	return nil
-}
-
-// takePending takes up to n MaxPending slots and returns how many it
-// took: fewer only when ctx ends or the dispatcher stops.
-func (d *Dispatcher) takePending(ctx context.Context, n int) int {
-	for i := range n {
-		select {
-		case d.pending <- struct{}{}:
-		case <-ctx.Done():
-			return i
-		case <-d.stop:
-			return i
-		}
-	}
-	return n
 }
 
 // laneEvents are the events of one Hold call that go to one lane.
