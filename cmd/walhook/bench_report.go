@@ -21,21 +21,23 @@ type benchReport struct {
 
 // benchWorkload describes what was measured.
 type benchWorkload struct {
-	Table        string  `json:"table"`
-	Event        string  `json:"event"`
-	Rows         int     `json:"rows"` // per repetition
-	TxSize       int     `json:"tx_size"`
-	BatchSize    int     `json:"batch_size"`
-	Rate         float64 `json:"rate,omitempty"`
-	Concurrency  int     `json:"concurrent_webhooks"`
-	DeliveryLog  bool    `json:"delivery_log"`
-	DownEndpoint bool    `json:"down_endpoint"`
-	Backlog      bool    `json:"backlog"`
-	FailRate     float64 `json:"fail_rate,omitempty"`
-	Target       string  `json:"target"`
-	Receiver     string  `json:"receiver"` // "process", "in-process" or "external"
-	Repeat       int     `json:"repeat"`
-	GOMAXPROCS   int     `json:"gomaxprocs"`
+	Table       string  `json:"table"`
+	Event       string  `json:"event"`
+	Rows        int     `json:"rows"` // per repetition
+	TxSize      int     `json:"tx_size"`
+	BatchSize   int     `json:"batch_size"`
+	Rate        float64 `json:"rate,omitempty"`
+	Concurrency int     `json:"concurrent_webhooks"`
+	DeliveryLog bool    `json:"delivery_log"`
+	// DeliveryLogMode is --delivery-log: on, off, unlogged or failures.
+	DeliveryLogMode string  `json:"delivery_log_mode"`
+	DownEndpoint    bool    `json:"down_endpoint"`
+	Backlog         bool    `json:"backlog"`
+	FailRate        float64 `json:"fail_rate,omitempty"`
+	Target          string  `json:"target"`
+	Receiver        string  `json:"receiver"` // "process", "in-process" or "external"
+	Repeat          int     `json:"repeat"`
+	GOMAXPROCS      int     `json:"gomaxprocs"`
 }
 
 // benchRun is one measured burst.
@@ -193,7 +195,11 @@ func (rep *benchReport) writeText(w io.Writer) {
 	wl := rep.Workload
 	fmt.Fprintf(w, "walhook bench: %d %s rows into %s, %d rows per transaction, %s, %d webhooks in flight at most\n",
 		wl.Rows, wl.Event, wl.Table, wl.TxSize, batchWords(wl.BatchSize), wl.Concurrency)
-	fmt.Fprintf(w, "  delivery log %s; receiver %s at %s", onOff(wl.DeliveryLog), wl.Receiver, wl.Target)
+	mode := onOff(wl.DeliveryLog)
+	if wl.DeliveryLogMode == "unlogged" || wl.DeliveryLogMode == "failures" {
+		mode += " (" + wl.DeliveryLogMode + ")"
+	}
+	fmt.Fprintf(w, "  delivery log %s; receiver %s at %s", mode, wl.Receiver, wl.Target)
 	if wl.Rate > 0 {
 		fmt.Fprintf(w, "; paced at %.0f rows/s", wl.Rate)
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -109,7 +110,7 @@ It exits non-zero when events are still missing at --timeout.`,
 	fl.StringVar(&f.targetURL, "target-url", "", "deliver to a running 'walhook bench-receiver' at this URL instead of starting one (give both the same WALHOOK_BENCH_SECRET)")
 	fl.IntVar(&f.batchSize, "batch-size", 1, "events per request at most (the subscriber's batch_size)")
 	fl.IntVar(&f.txSize, "tx-size", 100, "rows per transaction")
-	fl.StringVar(&f.deliveryLog, "delivery-log", "on", "write the delivery log: on or off")
+	fl.StringVar(&f.deliveryLog, "delivery-log", "on", "write the delivery log: on, off, unlogged (logs.unlogged) or failures (logs.payloads: failures)")
 	fl.BoolVar(&f.downEndpoint, "down-endpoint", false, "add a second subscriber whose endpoint refuses connections")
 	fl.Float64Var(&f.failRate, "fail-rate", 0, "share of requests the built-in receiver answers 503, 0 to 1")
 	fl.IntVar(&f.repeat, "repeat", 1, "measured runs; the report gives each and their median")
@@ -138,8 +139,8 @@ func (f *benchFlags) check() error {
 		bad = append(bad, "--warmup, --rate and --batch-delay must not be negative, --timeout must be positive")
 	case f.failRate < 0 || f.failRate >= 1:
 		bad = append(bad, fmt.Sprintf("--fail-rate %g: write a share from 0 up to (not including) 1, e.g. 0.1", f.failRate))
-	case f.deliveryLog != "on" && f.deliveryLog != "off":
-		bad = append(bad, fmt.Sprintf("--delivery-log %q: write on or off", f.deliveryLog))
+	case !slices.Contains([]string{"on", "off", "unlogged", "failures"}, f.deliveryLog):
+		bad = append(bad, fmt.Sprintf("--delivery-log %q: write on, off, unlogged or failures", f.deliveryLog))
 	case f.targetURL != "" && f.failRate > 0:
 		bad = append(bad, "--fail-rate applies to the built-in receiver: start the one at --target-url with 'walhook bench-receiver --fail-rate'")
 	}
@@ -362,6 +363,12 @@ subscribers:
 	if err != nil {
 		return nil, fmt.Errorf("bench configuration: %w", err)
 	}
+	switch f.deliveryLog {
+	case "unlogged":
+		cfg.Logs.Unlogged = true
+	case "failures":
+		cfg.Logs.Payloads = config.LogPayloadsFailures
+	}
 	return cfg, nil
 }
 
@@ -494,7 +501,7 @@ func (e *benchEnv) workload() benchWorkload {
 	}
 	return benchWorkload{
 		Table: f.table, Event: f.event, Rows: f.rowsPerRun(), TxSize: f.txSize, BatchSize: f.batchSize,
-		Rate: f.rate, Concurrency: f.concurrency, DeliveryLog: f.deliveryLog == "on",
+		Rate: f.rate, Concurrency: f.concurrency, DeliveryLog: f.deliveryLog != "off", DeliveryLogMode: f.deliveryLog,
 		DownEndpoint: f.downEndpoint, Backlog: f.backlog, FailRate: f.failRate, Target: e.sink.URL, Receiver: recv,
 		Repeat: f.repeat, GOMAXPROCS: runtime.GOMAXPROCS(0),
 	}

@@ -21,7 +21,8 @@ import (
 // database and checks that the JSON report is sane: every event arrived
 // once, percentiles are ordered, rates are positive, and the bench's slot
 // is gone afterwards. The second case builds a backlog while walhook is
-// stopped and drains it in batches, with updates.
+// stopped and drains it in batches, with updates; the third runs with the
+// delivery log UNLOGGED (logs.unlogged).
 func TestBenchCommand(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -31,11 +32,15 @@ func TestBenchCommand(t *testing.T) {
 	}{
 		{"burst", nil, "created"},
 		{"backlog batched updates", []string{"--backlog", "--batch-size", "10", "--event", "updated", "--repeat", "2"}, "updated"},
+		{"unlogged delivery log", []string{"--delivery-log", "unlogged"}, "created"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			rep := runBenchJSON(t, tc.args...)
 			checkBenchReport(t, rep, tc.event)
+			if want := map[bool]string{true: "unlogged", false: "on"}[tc.name == "unlogged delivery log"]; rep.Workload.DeliveryLogMode != want || !rep.Workload.DeliveryLog {
+				t.Errorf("workload delivery log %v, mode %q; want on, %q", rep.Workload.DeliveryLog, rep.Workload.DeliveryLogMode, want)
+			}
 		})
 	}
 }
@@ -117,7 +122,7 @@ func TestBenchFlagErrors(t *testing.T) {
 	}{
 		{[]string{"--event", "creatd"}, `--event "creatd": write created, updated or deleted`},
 		{[]string{"--fail-rate", "1.5"}, "--fail-rate 1.5: write a share from 0"},
-		{[]string{"--delivery-log", "maybe"}, `--delivery-log "maybe": write on or off`},
+		{[]string{"--delivery-log", "maybe"}, `--delivery-log "maybe": write on, off, unlogged or failures`},
 		{[]string{"--tx-size", "0"}, "must be at least 1"},
 	} {
 		root := newRootCmd()
