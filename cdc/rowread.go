@@ -94,16 +94,5 @@ func (d *RowDecoder) Read(ctx context.Context, q Querier, schema, table string, 
 // lookupType reads a type's pg_type row through the Querier of the Read
 // in progress.
 func (d *RowDecoder) lookupType(ctx context.Context, oid uint32) (pgType, error) {
-	var t pgType
-	var typ, delim, cat string
-	err := d.q.QueryRow(ctx, `SELECT typtype::text, typbasetype, typelem, typdelim::text, typcategory::text FROM pg_type WHERE oid = $1`, oid).
-		Scan(&typ, &t.Base, &t.Elem, &delim, &cat)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return t, nil // dropped since: read as text
-	}
-	if err != nil {
-		return t, err
-	}
-	t.Type, t.Delim, t.Category = first(typ), first(delim), first(cat)
-	return t, nil
+	return readPGType(ctx, d.q, oid)
 }

@@ -2,6 +2,7 @@ package cdc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -71,19 +72,28 @@ func (c *sqlConn) heartbeat(ctx context.Context) error {
 func (c *sqlConn) lookupType(ctx context.Context, oid uint32) (pgType, error) {
 	var t pgType
 	err := c.do(ctx, func(ctx context.Context, conn *pgx.Conn) error {
-		var typ, delim, cat string
-		err := conn.QueryRow(ctx, `SELECT typtype::text, typbasetype, typelem, typdelim::text, typcategory::text FROM pg_type WHERE oid = $1`, oid).
-			Scan(&typ, &t.Base, &t.Elem, &delim, &cat)
-		if err == pgx.ErrNoRows {
-			return nil // dropped since: read as text
-		}
-		if err != nil {
-			return err
-		}
-		t.Type, t.Delim, t.Category = first(typ), first(delim), first(cat)
-		return nil
+		var err error
+		t, err = readPGType(ctx, conn, oid)
+		return err
 	})
 	return t, err
+}
+
+// readPGType reads a type's pg_type row through q; a type dropped since
+// reads as the zero pgType (decoded as text).
+func readPGType(ctx context.Context, q Querier, oid uint32) (pgType, error) {
+	var t pgType
+	var typ, delim, cat string
+	err := q.QueryRow(ctx, `SELECT typtype::text, typbasetype, typelem, typdelim::text, typcategory::text FROM pg_type WHERE oid = $1`, oid).
+		Scan(&typ, &t.Base, &t.Elem, &delim, &cat)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return pgType{}, nil
+	}
+	if err != nil {
+		return pgType{}, err
+	}
+	t.Type, t.Delim, t.Category = first(typ), first(delim), first(cat)
+	return t, nil
 }
 
 func first(s string) byte {

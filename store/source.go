@@ -154,22 +154,10 @@ func (db *DB) loadSubscriptions(ctx context.Context, where string, args ...any) 
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*router.Subscription, 0, len(raw))
 	for i := range raw {
-		s, err := db.buildSubscription(&raw[i])
-		if err != nil {
-			// One bad row must not stop the stream for everyone: its
-			// events are dropped (Active false, counted by the router)
-			// until the row is fixed. The triggers refuse most such rows
-			// at INSERT time already.
-			db.log.Error().Err(err).Int64("subscription_id", raw[i].id).Str("subscriber", raw[i].name).
-				Msg("subscription cannot be used; its events are dropped until it is fixed")
-			s.Active = false
-		}
 		db.health.learn(&raw[i])
-		out = append(out, s)
 	}
-	return out, nil
+	return db.buildAll(raw), nil
 }
 
 // buildSubscription builds a router subscription. On error it still
